@@ -1,0 +1,40 @@
+# Everything a fresh machine needs: python3 (>=3.11) and make. The venv bootstraps itself.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export K2_HOME ?= $(CURDIR)/.k2
+export DAGSTER_HOME ?= $(K2_HOME)/dagster
+
+.PHONY: venv demo test lint ui bench browser clean
+
+$(BIN)/uv:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.9
+
+$(VENV)/.synced: $(BIN)/uv pyproject.toml uv.lock
+	$(BIN)/uv sync --frozen --inexact --extra dev --python $(BIN)/python
+	touch $@
+
+venv: $(VENV)/.synced
+
+demo: venv
+	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/k2 demo
+
+test: venv
+	$(BIN)/ruff check k2_lakehouse k2_lakehouse_tests benchmarks
+	$(BIN)/pytest -q
+
+lint: venv
+	$(BIN)/ruff check k2_lakehouse k2_lakehouse_tests benchmarks
+
+ui: venv
+	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/dagster dev -w workspace.yaml
+
+bench: venv
+	$(BIN)/python benchmarks/warm_ingest_and_seal.py
+
+clean:
+	rm -rf $(K2_HOME) $(VENV)

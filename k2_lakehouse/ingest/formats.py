@@ -1,0 +1,88 @@
+"""Exchange-native formats: their names, their exchange, and how to tell them apart."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+FORMATS: dict[str, str] = {
+    "binance-trades-csv": "binance",
+    "binance-aggtrades-csv": "binance",
+    "binance-ws": "binance",
+    "kraken-rest": "kraken",
+    "kraken-csv": "kraken",
+    "kraken-ws": "kraken",
+}
+
+# Formats whose messages do not name the symbol: it comes from the file name (Binance and Kraken
+# name their dumps SYMBOL-...) or, for REST pages, from the response's result key.
+SYMBOL_FROM_FILE_NAME = frozenset({"binance-trades-csv", "binance-aggtrades-csv", "kraken-csv"})
+
+_CSV_FIELDS = {8: "binance-aggtrades-csv", 7: "binance-trades-csv", 3: "kraken-csv"}
+_HEADER = re.compile(r"^[A-Za-z_ ]+$")
+_SAMPLE_LINES = 20
+
+
+class FormatError(ValueError):
+    """A file whose format is unknown, ambiguous, or not what --format said."""
+
+
+def exchange_of(source_format: str) -> str:
+    try:
+        return FORMATS[source_format]
+    except KeyError:
+        raise FormatError(f"unknown format {source_format!r}; known formats: {', '.join(FORMATS)}") from None
+
+
+def symbol_from_file_name(path: Path) -> str:
+    """`XRPETH-aggTrades-2019-10-11.csv` -> `XRPETH`, as the exchanges name their dumps."""
+    return path.name.split("-", 1)[0].split(".", 1)[0].upper()
+
+
+def _json_line_format(line: str) -> str | None:
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return None
+    if isinstance(message, list):
+        return "kraken-ws"
+    if isinstance(message, dict):
+        if "stream" in message or "e" in message:
+            return "binance-ws"
+        if "event" in message:
+            return "kraken-ws"
+    return None
+
+
+def detect_format(path: Path) -> str:
+    """The format of `path`, judged from its first lines; refuses unknown and ambiguous files."""
+    with path.open("r", encoding="utf-8", errors="replace") as handle:
+        head = handle.read(65536)
+    stripped = head.lstrip()
+    if not stripped:
+        raise FormatError(f"{path}: the file is empty; nothing to ingest")
+    if stripped.startswith("{") and '"result"' in head:
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            document = None
+        if isinstance(document, dict) and "result" in document:
+            return "kraken-rest"
+    lines = [line for line in head.splitlines() if line.strip()][:_SAMPLE_LINES]
+    if stripped[0] in "[{":
+        found = {fmt for fmt in (_json_line_format(line) for line in lines) if fmt}
+        if len(found) == 1:
+            return found.pop()
+        if len(found) > 1:
+            raise FormatError(f"{path}: ambiguous: its first lines look like {' and '.join(sorted(found))}; "
+                              "pass --format")
+        raise FormatError(f"{path}: unknown format: JSON that is neither a Binance nor a Kraken message; "
+                          f"pass --format (one of {', '.join(FORMATS)})")
+    data_lines = [line for line in lines if not _HEADER.match(line.split(",", 1)[0].strip())]
+    found = {_CSV_FIELDS.get(len(line.split(","))) for line in data_lines}
+    if len(found) == 1 and None not in found:
+        return found.pop()
+    counts = sorted({len(line.split(",")) for line in data_lines})
+    raise FormatError(f"{path}: unknown format: lines of {counts} comma-separated fields; expected 8 "
+                      "(binance-aggtrades-csv), 7 (binance-trades-csv) or 3 (kraken-csv); pass --format")

@@ -1,0 +1,72 @@
+"""Every K2_* environment variable, its default and its meaning, in one place.
+
+Settings are read when a function asks for them, not at import, so tests and the CLI can point
+K2_HOME somewhere else before anything opens a store.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+PARTITIONS_START_FORMAT = "%Y-%m-%d-%H:%M"
+
+
+class ConfigurationError(ValueError):
+    """A K2_* variable holds a value the platform cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    clickhouse_url: str
+    partitions_start: datetime
+    iceberg_catalog_uri: str
+    iceberg_warehouse: str
+    landing_dir: Path | None
+    busy_timeout_s: float
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def parse_partitions_start(value: str) -> datetime:
+    try:
+        return datetime.strptime(value, PARTITIONS_START_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        raise ConfigurationError(
+            f"K2_PARTITIONS_START={value!r} is not of the form YYYY-MM-DD-HH:MM (for example 2024-01-01-00:00)"
+        ) from None
+
+
+def load_settings() -> Settings:
+    home = Path(_env("K2_HOME", "./.k2")).resolve()
+    url = _env("K2_CLICKHOUSE_URL", f"chdb://{home / 'clickhouse'}")
+    if not url.startswith(("chdb://", "http://", "https://")):
+        raise ConfigurationError(
+            f"K2_CLICKHOUSE_URL must start with chdb://, http:// or https://, got {url.split('@')[-1]!r}"
+        )
+    busy = _env("K2_BUSY_TIMEOUT_S", "10")
+    try:
+        busy_timeout_s = float(busy)
+    except ValueError:
+        raise ConfigurationError(f"K2_BUSY_TIMEOUT_S={busy!r} is not a number of seconds") from None
+    landing = os.environ.get("K2_LANDING_DIR", "").strip()
+    return Settings(
+        home=home,
+        clickhouse_url=url,
+        partitions_start=parse_partitions_start(_env("K2_PARTITIONS_START", "2024-01-01-00:00")),
+        iceberg_catalog_uri=_env("K2_ICEBERG_CATALOG_URI", f"sqlite:///{home / 'iceberg' / 'catalog.db'}"),
+        iceberg_warehouse=_env("K2_ICEBERG_WAREHOUSE", f"file://{home / 'iceberg' / 'warehouse'}"),
+        landing_dir=Path(landing).resolve() if landing else None,
+        busy_timeout_s=busy_timeout_s,
+    )
+
+
+def dagster_home(settings: Settings) -> Path:
+    """DAGSTER_HOME defaults to $K2_HOME/dagster so one folder holds all local state."""
+    return Path(os.environ.get("DAGSTER_HOME") or settings.home / "dagster")

@@ -1,0 +1,90 @@
+"""The one way to reach ClickHouse: clickhouse-connect over chdb (embedded) or HTTP (a server).
+
+An embedded chdb store can be opened by one process at a time, and by one path per process. We keep
+one client per process and turn the engine's lock error into `WarmStoreBusy`, which names the cause,
+so callers can wait, skip or fail with a message instead of crashing.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from urllib.parse import urlsplit
+
+import clickhouse_connect
+from clickhouse_connect.driver.client import Client
+
+DATABASE = "k2"
+
+_BUSY_MARKERS = ("Cannot lock file", "Error initializing EmbeddedServer", "already initialized with path")
+
+_lock = threading.Lock()
+_clients: dict[str, Client] = {}
+
+
+class WarmStoreBusy(RuntimeError):
+    """The embedded store is held by another process (or another path in this process)."""
+
+
+def is_embedded(url: str) -> bool:
+    return url.startswith("chdb://")
+
+
+def redact(url: str) -> str:
+    """The URL without its password, fit for logs and error messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return parts._replace(netloc=netloc).geturl()
+
+
+def embedded_path(url: str) -> str:
+    return url.removeprefix("chdb://")
+
+
+def _open(url: str) -> Client:
+    if is_embedded(url):
+        return clickhouse_connect.get_client(dsn=url)
+    return clickhouse_connect.get_client(dsn=url, compress=False)
+
+
+def connect(url: str, busy_timeout_s: float = 10.0) -> Client:
+    """A client for `url`, reused within the process.
+
+    Waits up to `busy_timeout_s` for an embedded store that another process holds, then raises
+    `WarmStoreBusy`. Never blocks forever.
+    """
+    with _lock:
+        client = _clients.get(url)
+        if client is not None:
+            return client
+        if is_embedded(url):
+            # chdb serves one path per process: release any other embedded store first.
+            for other in [u for u in _clients if is_embedded(u)]:
+                _clients.pop(other).close()
+        deadline = time.monotonic() + busy_timeout_s
+        while True:
+            try:
+                client = _open(url)
+                break
+            except Exception as exc:  # noqa: BLE001 - the driver raises several types for a held lock
+                if not any(marker in str(exc) for marker in _BUSY_MARKERS):
+                    raise
+                if time.monotonic() >= deadline:
+                    raise WarmStoreBusy(
+                        f"the embedded ClickHouse store at {embedded_path(url)} is in use by another "
+                        f"process (waited {busy_timeout_s:.0f}s). In embedded mode one process at a time "
+                        "may open it: wait for the running Dagster run or `k2` command to finish, or point "
+                        "K2_CLICKHOUSE_URL at a ClickHouse server."
+                    ) from exc
+                time.sleep(0.2)
+        _clients[url] = client
+        return client
+
+
+def close_all() -> None:
+    """Release every store this process holds, so another process can open it."""
+    with _lock:
+        for url in list(_clients):
+            _clients.pop(url).close()

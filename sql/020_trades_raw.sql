@@ -1,0 +1,46 @@
+-- Every message exactly as received, with where it came from. One row per trade candidate: a
+-- multi-trade message (Kraken websocket) is stored once per trade it carries, with source_element
+-- saying which one, so that each row has one hour and one fate downstream.
+-- message_ts is read from the payload here, once, because the hour partition depends on it;
+-- a message whose time cannot be read or is out of range is filed under the hour it arrived.
+-- Binance's dumps switched from milliseconds to microseconds in 2025: 1e14 ms would be year 5138.
+CREATE TABLE IF NOT EXISTS k2.trades_raw
+(
+    exchange LowCardinality(String),
+    source_format LowCardinality(String),
+    source_name String,
+    source_partition UInt32 DEFAULT 0,
+    source_position UInt64,
+    source_element UInt32 DEFAULT 0,
+    source_symbol LowCardinality(String) DEFAULT '',
+    payload String,
+    received_at DateTime64(6, 'UTC'),
+    message_ts DateTime64(6, 'UTC') MATERIALIZED multiIf(
+        startsWith(source_format, 'binance'),
+            fromUnixTimestamp64Micro(
+                if((multiIf(
+                        source_format = 'binance-ws',
+                            if(JSONHas(payload, 'data'), JSONExtractInt(payload, 'data', 'T'), JSONExtractInt(payload, 'T')),
+                        source_format = 'binance-aggtrades-csv', toInt64OrZero(splitByChar(',', payload)[6]),
+                        toInt64OrZero(splitByChar(',', payload)[5])) AS binance_time) > 100000000000000,
+                   binance_time, binance_time * 1000),
+                'UTC'),
+        source_format = 'kraken-rest',
+            fromUnixTimestamp64Micro(toInt64(toDecimal128OrZero(JSONExtractRaw(payload, 3), 6) * 1000000), 'UTC'),
+        source_format = 'kraken-ws',
+            fromUnixTimestamp64Micro(
+                toInt64(toDecimal128OrZero(JSONExtractString(payload, 2, toInt64(source_element) + 1, 3), 6) * 1000000), 'UTC'),
+        source_format = 'kraken-csv',
+            fromUnixTimestamp64Micro(toInt64(toDecimal128OrZero(splitByChar(',', payload)[1], 6) * 1000000), 'UTC'),
+        toDateTime64(0, 6, 'UTC')
+    ),
+    event_hour DateTime('UTC') MATERIALIZED toStartOfHour(
+        if(message_ts >= toDateTime64('2009-01-01 00:00:00', 6, 'UTC') AND message_ts <= received_at + INTERVAL 5 MINUTE,
+           message_ts, received_at)
+    )
+)
+ENGINE = MergeTree
+PARTITION BY toYYYYMMDD(event_hour)
+ORDER BY (event_hour, exchange, source_name, source_position, source_element)
+TTL toDateTime(received_at) + INTERVAL 30 DAY
+SETTINGS ttl_only_drop_parts = 1

@@ -1,0 +1,27 @@
+-- One row per exchange trade, parsed and typed; prices and quantities keep the exchange's digits as
+-- text until silver. Replays collapse on (event_hour, exchange, trade_id): FINAL or a seal makes it exact.
+CREATE TABLE IF NOT EXISTS k2.bronze_trades
+(
+    exchange LowCardinality(String),
+    exchange_symbol String,
+    trade_id String,
+    trade_seq UInt64,
+    price_text String,
+    quantity_text String,
+    side LowCardinality(String),
+    exchange_ts DateTime64(6, 'UTC'),
+    underlying_trades UInt32,
+    event_hour DateTime('UTC'),
+    source_format LowCardinality(String),
+    source_name String,
+    source_partition UInt32,
+    source_position UInt64,
+    source_element UInt32,
+    payload String,
+    received_at DateTime64(6, 'UTC')
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMMDD(event_hour)
+ORDER BY (event_hour, exchange, trade_id)
+TTL toDateTime(received_at) + INTERVAL 30 DAY
+SETTINGS ttl_only_drop_parts = 1

@@ -1,0 +1,40 @@
+-- Silver's rules. Prices and quantities must be plain decimals that fit Decimal(38, 12) exactly:
+-- toDecimal would silently cut extra digits, so the text is checked before it is converted.
+-- "Future" is measured against when the message arrived, so a re-seal gives the same verdict.
+CREATE MATERIALIZED VIEW IF NOT EXISTS k2.bronze_validate_mv TO k2.bronze_validated AS
+WITH
+    toFloat64OrZero(b.price_text) AS price_float,
+    toFloat64OrZero(b.quantity_text) AS quantity_float,
+    '^[0-9]+(\\.[0-9]+)?$' AS plain_decimal,
+    '^0*[0-9]{1,26}(\\.[0-9]{0,12}0*)?$' AS fits_decimal_38_12
+SELECT
+    b.exchange AS exchange,
+    r.symbol AS symbol,
+    b.exchange_symbol AS exchange_symbol,
+    b.trade_id AS trade_id,
+    b.trade_seq AS trade_seq,
+    toDecimal128OrZero(b.price_text, 12) AS price,
+    toDecimal128OrZero(b.quantity_text, 12) AS quantity,
+    b.side AS side,
+    b.exchange_ts AS exchange_ts,
+    b.underlying_trades AS underlying_trades,
+    b.event_hour AS event_hour,
+    b.source_format AS source_format,
+    b.source_name AS source_name,
+    b.source_partition AS source_partition,
+    b.source_position AS source_position,
+    b.source_element AS source_element,
+    b.payload AS payload,
+    b.received_at AS received_at,
+    multiIf(
+        NOT isFinite(price_float) OR NOT isFinite(quantity_float), 'non_finite',
+        price_float <= 0, 'non_positive_price',
+        quantity_float <= 0, 'non_positive_quantity',
+        NOT match(b.price_text, plain_decimal) OR NOT match(b.quantity_text, plain_decimal), 'wrong_type',
+        NOT match(b.price_text, fits_decimal_38_12) OR NOT match(b.quantity_text, fits_decimal_38_12), 'too_many_digits',
+        r.symbol = '', 'unknown_symbol',
+        b.exchange_ts < toDateTime64('2009-01-01 00:00:00', 6, 'UTC'), 'timestamp_too_old',
+        b.exchange_ts > b.received_at + INTERVAL 5 MINUTE, 'timestamp_in_future',
+        '') AS reason
+FROM k2.bronze_intake AS b
+LEFT ANY JOIN k2.symbol_registry AS r ON b.exchange = r.exchange AND b.exchange_symbol = r.exchange_symbol

@@ -1,0 +1,27 @@
+-- Validated, normalised trades: canonical BASE/QUOTE symbol, exact decimals, the taker's side.
+-- Retention counts from arrival (received_at), not trade time, so a historical load stays in warm
+-- long enough to be sealed and offloaded; whole parts expire at once, so an hour leaves atomically.
+CREATE TABLE IF NOT EXISTS k2.silver_trades
+(
+    exchange LowCardinality(String),
+    symbol LowCardinality(String),
+    exchange_symbol String,
+    trade_id String,
+    trade_seq UInt64,
+    price Decimal(38, 12),
+    quantity Decimal(38, 12),
+    side LowCardinality(String),
+    exchange_ts DateTime64(6, 'UTC'),
+    underlying_trades UInt32,
+    source_format LowCardinality(String),
+    source_name String,
+    source_partition UInt32,
+    source_position UInt64,
+    source_element UInt32,
+    received_at DateTime64(6, 'UTC')
+)
+ENGINE = ReplacingMergeTree
+PARTITION BY toYYYYMMDD(exchange_ts)
+ORDER BY (exchange, symbol, exchange_ts, trade_id)
+TTL toDateTime(received_at) + INTERVAL 30 DAY
+SETTINGS ttl_only_drop_parts = 1
