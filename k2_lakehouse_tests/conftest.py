@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 from clickhouse_connect.driver.client import Client
 
+# The real samples are from 2019 onwards; partitions must reach back that far before defs import.
+os.environ.setdefault("K2_PARTITIONS_START", "2019-01-01-00:00")
+
 DATASETS = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 import clickhouse_connect
@@ -88,3 +90,22 @@ def close_all() -> None:
     with _lock:
         for url in list(_clients):
             _clients.pop(url).close()
+
+
+@contextmanager
+def session(url: str, busy_timeout_s: float = 10.0) -> Iterator[Client]:
+    """A client for the duration of a block.
+
+    In embedded mode the store is released on exit, so a sensor tick or a run step does not keep other
+    processes out; a client that was already open in this process (a test, a long command) stays open.
+    """
+    with _lock:
+        already_open = url in _clients
+    client = connect(url, busy_timeout_s)
+    try:
+        yield client
+    finally:
+        if is_embedded(url) and not already_open:
+            with _lock:
+                if _clients.get(url) is client:
+                    _clients.pop(url).close()
