@@ -70,7 +70,7 @@ def connect(url: str, busy_timeout_s: float = 10.0) -> Client:
             try:
                 client = _open(url)
                 break
-            except Exception as exc:  # noqa: BLE001 - the driver raises several types for a held lock
+            except Exception as exc:
                 if not any(marker in str(exc) for marker in _BUSY_MARKERS):
                     raise
                 if time.monotonic() >= deadline:

@@ -1,0 +1,63 @@
+"""Each exchange-native format is recognised, and unknown or ambiguous files are refused clearly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from k2_lakehouse.ingest.formats import FormatError, detect_format
+from k2_lakehouse.ingest.reader import iter_rows
+
+SAMPLES = {
+    "kraken/XBTUSDT-trades-2025-11-10.rest.json": "kraken-rest",
+    "kraken/BCHEUR-2023-01-01.csv": "kraken-csv",
+    "kraken/ws-v1-2021-04-17.jsonl": "kraken-ws",
+    "binance/XRPETH-aggTrades-2019-10-11_13.csv": "binance-aggtrades-csv",
+    "binance/ws-combined-spot-2021-10-12.jsonl": "binance-ws",
+    "binance/ws-combined-futures-2021-07-22.jsonl": "binance-ws",
+}
+
+
+@pytest.mark.parametrize(("sample", "expected"), SAMPLES.items())
+def test_detects_the_format_of_each_real_sample(datasets: Path, sample: str, expected: str) -> None:
+    assert detect_format(datasets / sample) == expected
+
+
+def test_detects_a_binance_trades_dump(tmp_path: Path) -> None:
+    path = tmp_path / "BTCUSDT-trades-2025-01-01.csv"
+    path.write_text("id,price,qty,quote_qty,time,is_buyer_maker,is_best_match\n1,1.0,2.0,2.0,1735689600000000,true,true\n")
+    assert detect_format(path) == "binance-trades-csv"
+
+
+def test_refuses_an_unknown_csv_naming_the_file_and_the_field_count(tmp_path: Path) -> None:
+    path = tmp_path / "odd.csv"
+    path.write_text("1,2,3,4,5\n")
+    with pytest.raises(FormatError, match=r"odd\.csv.*\[5\]"):
+        detect_format(path)
+
+
+def test_refuses_a_file_mixing_binance_and_kraken_messages(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.jsonl"
+    path.write_text('{"e":"trade","s":"BTCUSDT"}\n[1,[["1","1","1.0","b","l",""]],"trade","XBT/USD"]\n')
+    with pytest.raises(FormatError, match="ambiguous"):
+        detect_format(path)
+
+
+def test_kraken_rest_trades_keep_the_exchanges_digits_verbatim(datasets: Path) -> None:
+    rows = list(iter_rows(datasets / "kraken" / "XBTUSDT-trades-2025-11-10.rest.json", "kraken-rest"))
+    assert len(rows) == 1000
+    assert rows[0] == (1, 0, "XBTUSDT", '["105433.60000","0.00027625",1762795433.9717445,"b","l","",10218208]')
+
+
+def test_kraken_ws_messages_are_stored_once_per_trade_they_carry(datasets: Path) -> None:
+    rows = list(iter_rows(datasets / "kraken" / "ws-v1-2021-04-17.jsonl", "kraken-ws"))
+    multi = [r for r in rows if r[1] == 1]
+    assert multi, "the sample has a message with two trades"
+    assert all(any(o[0] == r[0] and o[1] == 0 for o in rows) for r in multi)
+
+
+def test_identical_kraken_csv_lines_get_distinct_ordinals(tmp_path: Path) -> None:
+    path = tmp_path / "BCHEUR-2023-01-01.csv"
+    path.write_text("1672531436,90.54,1.1\n1672531436,90.54,1.1\n")
+    assert [r[1] for r in iter_rows(path, "kraken-csv")] == [0, 1]
