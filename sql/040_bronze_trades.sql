@@ -1,5 +1,6 @@
 -- One row per exchange trade, parsed and typed; prices and quantities keep the exchange's digits as
--- text until silver. Replays collapse on (event_hour, exchange, trade_id): FINAL or a seal makes it exact.
+-- text until silver. Replays collapse on (event_hour, exchange, exchange_symbol, trade_id): Binance and
+-- Kraken number trades per symbol, so the id alone is not unique. FINAL or a seal makes it exact.
 CREATE TABLE IF NOT EXISTS k2.bronze_trades
 (
     exchange LowCardinality(String),
@@ -22,6 +23,6 @@ CREATE TABLE IF NOT EXISTS k2.bronze_trades
 )
 ENGINE = ReplacingMergeTree
 PARTITION BY toYYYYMMDD(event_hour)
-ORDER BY (event_hour, exchange, trade_id)
+ORDER BY (event_hour, exchange, exchange_symbol, trade_id)
 TTL toDateTime(received_at) + INTERVAL 30 DAY
 SETTINGS ttl_only_drop_parts = 1

@@ -82,9 +82,9 @@ def _count_outcomes(client: Client, summary: IngestSummary, received_at: datetim
     summary.dlq = {reason: int(count) for reason, count in rows.result_rows}
     # New trades: distinct ids of this ingest not already stored by an earlier one.
     summary.trades = int(client.command(
-        "SELECT uniqExact(exchange, trade_id) FROM k2.bronze_trades "
+        "SELECT uniqExact(exchange, exchange_symbol, trade_id) FROM k2.bronze_trades "
         "WHERE source_name = {name:String} AND received_at = {received:DateTime64(6, 'UTC')} "
-        "AND (exchange, trade_id) NOT IN (SELECT exchange, trade_id FROM k2.bronze_trades "
+        "AND (exchange, exchange_symbol, trade_id) NOT IN (SELECT exchange, exchange_symbol, trade_id FROM k2.bronze_trades "
         "WHERE received_at < {received:DateTime64(6, 'UTC')} AND event_hour IN (SELECT DISTINCT event_hour "
         "FROM k2.bronze_trades WHERE source_name = {name:String} AND received_at = {received:DateTime64(6, 'UTC')}))",
         parameters=where))

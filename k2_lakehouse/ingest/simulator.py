@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import TypeVar
 
 SUPPORTED_EXCHANGES = ("binance", "kraken")
 MALFORMED_REASONS = ("unparseable", "non_positive_price", "unknown_symbol", "missing_field")
@@ -28,14 +29,15 @@ DUPLICATE_MAX_DISTANCE = 1000
 """A re-sent message appears at most this many lines after its original, as a reconnect replay would."""
 COUNT_JITTER = 0.1
 """Trades per symbol per hour are drawn uniformly from trades_per_hour * (1 +/- COUNT_JITTER)."""
-PRICE_VOLATILITY = 0.0001
-"""Relative standard deviation of the price move per trade (about 0.45% per hour at 2000 trades)."""
-MEAN_REVERSION = 0.0001
-"""Per-trade pull back towards the reference level, so long simulations stay at realistic prices."""
-MALFORMED_ID_BASE = 10**12
+HOURLY_VOLATILITY = 0.005
+"""Relative standard deviation of the price over one hour, whatever the trade rate (split across trades)."""
+HOURLY_MEAN_REVERSION = 0.1
+"""Fraction of the gap to the reference level closed per hour, so long simulations keep realistic prices."""
+MALFORMED_ID_BASE = 10**15
 """Binance ids of malformed trades start here, far above valid ids, so they never look like duplicates."""
 
 _US_PER_HOUR = 3_600_000_000
+_T = TypeVar("_T")
 _SCALE = 8  # every price and quantity is written with 8 decimals
 _JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
 
@@ -115,7 +117,7 @@ _DEFAULT_PROFILE = _Profile("100", "0.01", "0.001", "10")
 
 
 def _units(value: str) -> int:
-    """A decimal string as an integer count of 1e-8, so the random walk stays exact."""
+    """A decimal string as an exact integer count of 1e-8, the unit every printed number is built from."""
     return int(Decimal(value).scaleb(_SCALE))
 
 
@@ -134,50 +136,102 @@ def _random_round(rng: random.Random, expected: float) -> int:
     return whole + (1 if rng.random() < expected - whole else 0)
 
 
+_WRITE_CHUNK = 8192
+_TABLE_BITS = 12
+_ID_BAND = 10**9
+_PRICE_CACHE_LIMIT = 200_000  # formatted prices kept per symbol; walks revisit nearby ticks
+_TABLE_MASK = (1 << _TABLE_BITS) - 1
+_AGG_SPANS = (0, 0, 0, 0, 0, 1, 1, 2)  # extra underlying trades per aggTrade: most fill a single order
+_KRAKEN_SIZES = (1, 1, 2, 3)  # trades per Kraken message
+
+
 @dataclass
 class _SymbolState:
-    """Per-symbol stream state carried across hours: price, ids, own random stream."""
+    """Per-symbol stream state carried across hours: price, ids and the symbol's own random stream.
+
+    Price moves and trade sizes are drawn from seeded tables of 4096 entries, indexed by random bits:
+    one getrandbits call per trade instead of gauss/expovariate is what makes 1M trades take seconds.
+    """
 
     exchange: str
     symbol: str
     rng: random.Random
-    base: int
-    price: int
-    tick: int
-    lot: int
-    mean_lots: float
-    channel_id: int = 0
-    next_agg_id: int = 0
-    next_trade_id: int = 0
-    next_update_id: int = 0
+    tick: int  # price tick in 1e-8 units; printed prices are whole ticks
+    base: float  # reference level in ticks
+    fair: float  # random-walk level in ticks; the printed price is it rounded to a tick
+    reversion: float  # per-trade pull towards base
+    steps: list[float]  # per-trade moves in ticks, normally distributed
+    quantities: list[str]  # formatted trade sizes, exponentially distributed on the lot grid
+    channel_id: int
+    next_agg_id: int
+    next_trade_id: int
+    next_update_id: int
     symbol_json: str = field(init=False)
     stream_json: str = field(init=False)
+    price_cache: dict[int, str] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.symbol_json = _JSON(self.symbol)
         self.stream_json = _JSON(f"{self.symbol.lower()}@aggTrade")
 
+    @property
+    def price(self) -> int:
+        return max(1, round(self.fair))
 
-def _new_state(config: SimulationConfig, exchange: str, symbol: str, channel_id: int) -> _SymbolState:
+    def price_str(self, ticks: int) -> str:
+        return _fmt(ticks * self.tick)
+
+
+def _new_state(config: SimulationConfig, exchange: str, symbol: str, index: int) -> _SymbolState:
     # A string seed (hashed with SHA-512 by random) gives every symbol an independent, stable stream.
     rng = random.Random(f"{config.seed}/{exchange}/{symbol}")
     profile = _PROFILES.get((exchange, symbol), _DEFAULT_PROFILE)
-    base, tick, lot = _units(profile.price), max(1, _units(profile.tick)), max(1, _units(profile.lot))
-    state = _SymbolState(
+    tick, lot = max(1, _units(profile.tick)), max(1, _units(profile.lot))
+    base = max(1.0, _units(profile.price) / tick)
+    per_hour = max(1, config.trades_per_hour)
+    sd = HOURLY_VOLATILITY * base / per_hour**0.5
+    mean_lots = max(1.0, _units(profile.mean_qty) / lot)
+    raw_steps = [rng.gauss(0.0, sd) for _ in range(1 << _TABLE_BITS)]
+    drift = sum(raw_steps) / len(raw_steps)  # removed: a table reused 100k times would turn it into a trend
+    return _SymbolState(
         exchange=exchange,
         symbol=symbol,
         rng=rng,
-        base=base,
-        price=max(tick, base // tick * tick),
         tick=tick,
-        lot=lot,
-        mean_lots=max(1.0, _units(profile.mean_qty) / lot),
-        channel_id=channel_id,
+        base=base,
+        fair=base,
+        reversion=HOURLY_MEAN_REVERSION / per_hour,
+        steps=[step - drift for step in raw_steps],
+        quantities=[_fmt((1 + int(rng.expovariate(1.0 / mean_lots))) * lot) for _ in range(1 << _TABLE_BITS)],
+        channel_id=100 + 8 * index,  # Kraken: one constant channel id per pair
+        # Real Binance ids are per symbol and different symbols' ranges may overlap; here each symbol has
+        # its own band (room for 9 * 10^8 trades) so a consumer keyed on the id alone still counts exactly.
+        next_agg_id=(index + 1) * _ID_BAND + rng.randrange(_ID_BAND // 10),
+        next_trade_id=(index + 1) * 10 * _ID_BAND + rng.randrange(_ID_BAND),
+        next_update_id=rng.randrange(1_000_000_000, 9_000_000_000),
     )
-    state.next_agg_id = rng.randrange(100_000_000, 2_000_000_000)
-    state.next_trade_id = rng.randrange(2_000_000_000, 4_000_000_000)
-    state.next_update_id = rng.randrange(1_000_000_000, 9_000_000_000)
-    return state
+
+
+def _sorted_offsets(rng: random.Random, n: int) -> list[int]:
+    """n distinct microsecond offsets within the hour, sorted; distinct so no two trades are identical."""
+    getrandbits = rng.getrandbits
+    chosen: set[int] = set()
+    while len(chosen) < n:
+        candidates = [getrandbits(32) for _ in range(n - len(chosen))]
+        chosen.update([x for x in candidates if x < _US_PER_HOUR])
+    return sorted(chosen)
+
+
+def _interleave(base: list[_T], inserts: list[tuple[int, _T]]) -> list[_T]:
+    """base with each item inserted before base index `at`; inserts sorted by `at`. One linear pass."""
+    out: list[_T] = []
+    pos = 0
+    for at, item in inserts:
+        out.extend(base[pos:at])
+        pos = at
+        out.append(item)
+    out.extend(base[pos:])
+    return out
 
 
 # A message is (trade time in microseconds, line, number of trades in it).
@@ -186,62 +240,70 @@ _Message = tuple[int, str, int]
 
 def _binance_messages(st: _SymbolState, hour_start_us: int, n: int) -> list[_Message]:
     """n aggTrade messages in time order; the hot loop is kept local for speed."""
-    rng = st.rng
-    gauss, expovariate, random_ = rng.gauss, rng.expovariate, rng.random
-    price, tick, base, lot = st.price, st.tick, st.base, st.lot
-    lam = 1.0 / st.mean_lots
+    getrandbits = st.rng.getrandbits
+    steps, quantities, spans, mask = st.steps, st.quantities, _AGG_SPANS, _TABLE_MASK
+    fair, base, reversion, tick, cache = st.fair, st.base, st.reversion, st.tick, st.price_cache
     agg_id, trade_id = st.next_agg_id, st.next_trade_id
     stream, symbol = st.stream_json, st.symbol_json
     out: list[_Message] = []
-    for offset in sorted(rng.sample(range(_US_PER_HOUR), n)):
+    for offset in _sorted_offsets(st.rng, n):
         us = hour_start_us + offset
         t_ms = us // 1000
-        step = round(gauss(-MEAN_REVERSION * (price - base) / tick, PRICE_VOLATILITY * price / tick))
-        price = max(tick, price + step * tick)
-        qty = (1 + int(expovariate(lam))) * lot
-        r = random_()
-        last_id = trade_id + (0 if r < 0.7 else 1 if r < 0.9 else 2)  # most aggTrades fill one order
-        maker = "true" if random_() < 0.5 else "false"
-        event_ms = t_ms + int(random_() * 40)  # E is stamped a few ms after T
+        bits = getrandbits(32)  # 12 bits move, 12 bits size, 3 bits span, 1 bit maker, 4 bits delay
+        fair += steps[bits & mask] + (base - fair) * reversion
+        price = round(fair)
+        p = cache.get(price)
+        if p is None:
+            p = cache[price] = _fmt(max(1, price) * tick)
+        last_id = trade_id + spans[(bits >> 24) & 7]
+        maker = "true" if bits & (1 << 27) else "false"
+        event_ms = t_ms + (bits >> 28)  # E is stamped 0-15 ms after T
         line = (
             f'{{"stream":{stream},"data":{{"e":"aggTrade","E":{event_ms},"s":{symbol},"a":{agg_id},'
-            f'"p":"{_fmt(price)}","q":"{_fmt(qty)}","f":{trade_id},"l":{last_id},"T":{t_ms},'
-            f'"m":{maker},"M":true}}}}'
+            f'"p":"{p}","q":"{quantities[(bits >> 12) & mask]}",'
+            f'"f":{trade_id},"l":{last_id},"T":{t_ms},"m":{maker},"M":true}}}}'
         )
         out.append((us, line, 1))
         agg_id += 1
         trade_id = last_id + 1
-    st.price, st.next_agg_id, st.next_trade_id = price, agg_id, trade_id
+    st.fair, st.next_agg_id, st.next_trade_id = fair, agg_id, trade_id
+    if len(cache) > _PRICE_CACHE_LIMIT:
+        cache.clear()
     return out
 
 
 def _kraken_messages(st: _SymbolState, hour_start_us: int, n: int) -> list[_Message]:
     """n trades grouped into messages of 1-3 consecutive trades, as Kraken batches a taker sweep."""
-    rng = st.rng
-    gauss, expovariate, random_, randint = rng.gauss, rng.expovariate, rng.random, rng.randint
-    price, tick, base, lot = st.price, st.tick, st.base, st.lot
-    lam = 1.0 / st.mean_lots
+    getrandbits = st.rng.getrandbits
+    steps, quantities, mask = st.steps, st.quantities, _TABLE_MASK
+    fair, base, reversion, tick, cache = st.fair, st.base, st.reversion, st.tick, st.price_cache
     head, tail = f"[{st.channel_id},[", f'],"trade",{st.symbol_json}]'
-    offsets = sorted(rng.sample(range(_US_PER_HOUR), n))  # distinct, so no two messages are identical
+    times = [hour_start_us + offset for offset in _sorted_offsets(st.rng, n)]
     out: list[_Message] = []
     i = 0
     while i < n:
-        size = min(randint(1, 3), n - i)
-        side = "b" if random_() < 0.5 else "s"
+        header = getrandbits(3)
+        size = min(_KRAKEN_SIZES[header & 3], n - i)
+        side = "b" if header & 4 else "s"
         trades = []
-        for offset in offsets[i : i + size]:
-            step = round(gauss(-MEAN_REVERSION * (price - base) / tick, PRICE_VOLATILITY * price / tick))
-            price = max(tick, price + step * tick)
-            qty = (1 + int(expovariate(lam))) * lot
-            order_type = "m" if random_() < 0.6 else "l"
+        for us in times[i : i + size]:
+            bits = getrandbits(25)  # 12 bits move, 12 bits size, 1 bit order type
+            fair += steps[bits & mask] + (base - fair) * reversion
+            price = round(fair)
+            p = cache.get(price)
+            if p is None:
+                p = cache[price] = _fmt(max(1, price) * tick)
+            order_type = "m" if bits >> 24 else "l"
             trades.append(
-                f'["{_fmt(price)}","{_fmt(qty)}","{_kraken_time(hour_start_us + offset)}",'
-                f'"{side}","{order_type}",""]'
+                f'["{p}","{quantities[(bits >> 12) & mask]}",'
+                f'"{us // 1_000_000}.{us % 1_000_000:06d}","{side}","{order_type}",""]'
             )
-        # Keyed by the last trade: the message cannot be sent before it happened.
-        out.append((hour_start_us + offsets[i + size - 1], head + ",".join(trades) + tail, size))
         i += size
-    st.price = price
+        # Keyed by the last trade: the message cannot be sent before it happened.
+        out.append((times[i - 1], head + ",".join(trades) + tail, size))
+    st.fair = fair
+    if len(cache) > _PRICE_CACHE_LIMIT:
+        cache.clear()
     return out
 
 
@@ -269,41 +331,26 @@ class _ExchangeWriter:
         is_last = hour == config.hours - 1
         on_time: list[tuple[int, int, str]] = []
         late_now: list[_Message] = []
+        make = _kraken_messages if self.exchange == "kraken" else _binance_messages
         for index, st in enumerate(self.states):
             n = round(config.trades_per_hour * st.rng.uniform(1 - COUNT_JITTER, 1 + COUNT_JITTER))
-            make = _kraken_messages if self.exchange == "kraken" else _binance_messages
             messages = make(st, hour_start_us, n)
             self.trades += n
             late_count = 0 if is_last else _random_round(st.rng, config.late_rate * len(messages))
             late_idx = set(st.rng.sample(range(len(messages)), late_count))
-            for j, (us, line, size) in enumerate(messages):
-                if j in late_idx:
-                    late_now.append((us, line, size))
-                else:
-                    on_time.append((us, index, line))
+            on_time.extend((us, index, line) for j, (us, line, _) in enumerate(messages) if j not in late_idx)
+            late_now.extend(messages[j] for j in sorted(late_idx))
         on_time.sort()  # merge symbols by trade time; (us, index) is unique so lines never compare
 
         # Stage A: on-time trades plus the previous hour's late trades, which arrive shortly after the turn.
         window = int(len(on_time) * LATE_WINDOW) + 1
-        inserts = sorted((rng.randrange(window), k) for k in range(len(self.pending_late)))
-        lines: list[str] = []
-        times: list[int] = []
-        pos = 0
-        for at, k in inserts:
-            for us, _, line in on_time[pos:at]:
-                lines.append(line)
-                times.append(us)
-            pos = max(pos, at)
-            us, line, size = self.pending_late[k]
-            lines.append(line)
-            times.append(us)
-            self.late += size
-        for us, _, line in on_time[pos:]:
-            lines.append(line)
-            times.append(us)
+        late_at = sorted((rng.randrange(window), k) for k in range(len(self.pending_late)))
+        lines = _interleave([m[2] for m in on_time], [(at, self.pending_late[k][1]) for at, k in late_at])
+        times = _interleave([m[0] for m in on_time], [(at, self.pending_late[k][0]) for at, k in late_at])
+        self.late += sum(size for _, _, size in self.pending_late)
         self.pending_late = late_now
 
-        # Stage B: extra lines, each inserted before stage-A index `at` (duplicates always after the original).
+        # Stage B: extras, each inserted before stage-A index `at`; a duplicate always after its original.
         n_a = len(lines)
         extras: list[tuple[int, int, str]] = []
         for original in sorted(rng.sample(range(n_a), _random_round(rng, config.duplicate_rate * n_a))):
@@ -323,20 +370,14 @@ class _ExchangeWriter:
             self.non_trade += 1
         extras.sort()
 
-        out = self._subscription_lines() if hour == 0 else []
-        self.non_trade += len(out)
-        pos = 0
-        for at, _, line in extras:
-            out.extend(lines[pos:at])
-            pos = at
-            out.append(line)
-        out.extend(lines[pos:])
-        return out
+        head = self._subscription_lines() if hour == 0 else []
+        self.non_trade += len(head)
+        return head + _interleave(lines, [(at, line) for at, _, line in extras])
 
     def _subscription_lines(self) -> list[str]:
-        """What the exchange sends right after connecting, at the top of the first file."""
+        """What the exchange sends right after connecting, at the top of the first file (Kraken only)."""
         if self.exchange == "binance":
-            return [_JSON({"result": None, "id": 1})]
+            return []  # a combined-stream URL subscription sends no acknowledgement
         lines = [
             _JSON(
                 {
@@ -369,10 +410,10 @@ class _ExchangeWriter:
         first = st.next_update_id
         last = first + rng.randint(0, 20)
         st.next_update_id = last + 1
-        bid = max(st.tick, st.price - rng.randint(1, 5) * st.tick)
-        ask = st.price + rng.randint(1, 5) * st.tick
-        qty = (1 + int(rng.expovariate(1.0 / st.mean_lots))) * st.lot
-        book = {"b": [[_fmt(bid), _fmt(qty)]], "a": [[_fmt(ask), _fmt(qty)]] if rng.random() < 0.5 else []}
+        bid = st.price_str(max(1, st.price - rng.randint(1, 5)))
+        ask = st.price_str(st.price + rng.randint(1, 5))
+        qty = rng.choice(st.quantities)
+        book = {"b": [[bid, qty]], "a": [[ask, qty]] if rng.random() < 0.5 else []}
         data = {"e": "depthUpdate", "E": us // 1000, "s": st.symbol, "U": first, "u": last, **book}
         return _JSON({"stream": f"{st.symbol.lower()}@depth@100ms", "data": data})
 
@@ -380,9 +421,11 @@ class _ExchangeWriter:
         """One line with exactly one defect; Binance ones get ids from a separate high range."""
         st = rng.choice(self.states)
         price = (
-            _fmt(st.price) if reason != "non_positive_price" else rng.choice(("0.00000000", "-1.00000000"))
+            st.price_str(st.price)
+            if reason != "non_positive_price"
+            else rng.choice(("0.00000000", "-1.00000000"))
         )
-        qty = _fmt((1 + int(rng.expovariate(1.0 / st.mean_lots))) * st.lot)
+        qty = rng.choice(st.quantities)
         symbol = self.unknown_symbol if reason == "unknown_symbol" else st.symbol
         if self.exchange == "kraken":
             trade = [price, qty, _kraken_time(us), rng.choice("bs"), rng.choice("lm"), ""]
@@ -416,6 +459,14 @@ class _ExchangeWriter:
         return line
 
 
+def _write_lines(path: Path, lines: list[str]) -> None:
+    """Write in chunks: one giant join of a 100+ MB file costs more in fresh memory than it saves."""
+    with path.open("w", encoding="utf-8", newline="\n") as fh:
+        for i in range(0, len(lines), _WRITE_CHUNK):
+            fh.write("\n".join(lines[i : i + _WRITE_CHUNK]))
+            fh.write("\n")
+
+
 def _file_name(exchange: str, hour_start: datetime) -> str:
     return f"{exchange}-ws-{hour_start.astimezone(UTC):%Y%m%dT%H}.jsonl"
 
@@ -432,7 +483,7 @@ def simulate_market(config: SimulationConfig, out_dir: Path) -> SimulationResult
     for exchange in SUPPORTED_EXCHANGES:
         symbols = [symbol for ex, symbol in config.symbols if ex == exchange]
         if symbols:
-            states = [_new_state(config, exchange, s, channel_id=100 + 8 * i) for i, s in enumerate(symbols)]
+            states = [_new_state(config, exchange, symbol, i) for i, symbol in enumerate(symbols)]
             writers.append(_ExchangeWriter(config, exchange, states))
 
     start_us = int(config.start.timestamp()) * 1_000_000
@@ -442,10 +493,7 @@ def simulate_market(config: SimulationConfig, out_dir: Path) -> SimulationResult
         for writer in writers:
             lines = writer.hour_lines(hour, start_us + hour * _US_PER_HOUR)
             path = out_dir / _file_name(writer.exchange, hour_start)
-            with path.open("w", encoding="utf-8", newline="\n") as fh:
-                if lines:
-                    fh.write("\n".join(lines))
-                    fh.write("\n")
+            _write_lines(path, lines)
             files.append(path)
 
     malformed = dict.fromkeys(MALFORMED_REASONS, 0)

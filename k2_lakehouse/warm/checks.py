@@ -25,9 +25,9 @@ class CheckOutcome:
 
 
 def silver_duplicates(client: Client, hours: HourRange) -> int:
-    """Silver rows beyond one per (exchange, trade_id) in the range, read without FINAL."""
+    """Silver rows beyond one per (exchange, exchange_symbol, trade_id) in the range, read without FINAL."""
     return int(client.command(
-        f"SELECT count() - uniqExact(exchange, trade_id) FROM k2.silver_trades WHERE {_HOURS.format(column='exchange_ts')}",
+        f"SELECT count() - uniqExact(exchange, exchange_symbol, trade_id) FROM k2.silver_trades WHERE {_HOURS.format(column='exchange_ts')}",
         parameters=hours.parameters))
 
 

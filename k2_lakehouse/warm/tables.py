@@ -42,7 +42,7 @@ BRONZE_TRADES = WarmTable(
      "toString(side)", "toDateTime64(exchange_ts, 6, 'UTC')", "toUInt64(underlying_trades)",
      "toDateTime(event_hour, 'UTC')", *_LINEAGE, "payload"),
     final=True,
-    description="Parsed, typed trades, one row per (exchange, trade_id); replays collapse.",
+    description="Parsed, typed trades, one row per (exchange, exchange_symbol, trade_id); replays collapse.",
 )
 SILVER_TRADES = WarmTable(
     "silver_trades", "exchange_ts",

@@ -121,3 +121,10 @@ def test_a_late_trade_into_a_sealed_hour_is_counted_once_resealed(warm: Client, 
     count, high = warm.query("SELECT sum(trade_count), max(high) FROM k2.gold_ohlcv_1h_view").result_rows[0]
     assert (count, str(high.normalize())) == (6, "60001")
     assert accounting(warm, hours).balanced
+
+
+def test_equal_trade_ids_on_two_symbols_are_two_trades(warm: Client, tmp_path: Path) -> None:
+    # Binance numbers aggTrades per symbol: the same id on BTCUSDT and ETHUSDT is two different trades.
+    ingest_file(warm, _write(tmp_path, [_agg(1), _agg(1, s="ETHUSDT")]))
+    _seal(warm, _all_hours())
+    assert warm.command("SELECT count() FROM k2.silver_trades FINAL") == 2

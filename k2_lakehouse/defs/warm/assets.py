@@ -94,7 +94,7 @@ def bronze_trades(context: dg.AssetExecutionContext, warm: WarmStore) -> dg.Mate
                           description="Every raw message of the hours is in exactly one of silver, DLQ, "
                                       "skipped or duplicate-of-a-silver-row."),
         dg.AssetCheckSpec("no_duplicate_trades", asset=warm_key("silver_trades"), blocking=True,
-                          description="At most one silver row per (exchange, trade_id)."),
+                          description="At most one silver row per (exchange, exchange_symbol, trade_id)."),
     ],
     **_common,
 )
