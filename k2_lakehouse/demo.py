@@ -29,8 +29,9 @@ def _run_job(name: str, tags: dict[str, str]) -> tuple[dg.ExecuteInProcessResult
     from k2_lakehouse.definitions import defs
 
     started = time.perf_counter()
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     result = defs.get_job_def(name).execute_in_process(instance=dg.DagsterInstance.get(), tags=tags,
-                                                       raise_on_error=False)
+                                                       run_config=quiet, raise_on_error=False)
     return result, time.perf_counter() - started
 
 
@@ -65,13 +66,14 @@ def run_demo(settings: Settings, hours: int = 3, trades_per_hour: int = 2000) ->
     ok = result.success and _print_checks(result)
 
     print("\n== Rows per layer")
-    layers = client.query(
-        "SELECT 'trades_raw', count() FROM k2.trades_raw UNION ALL SELECT 'bronze_trades', count() FROM k2.bronze_trades "
-        "FINAL UNION ALL SELECT 'silver_trades', count() FROM k2.silver_trades FINAL UNION ALL "
-        "SELECT 'silver_trades_dlq', count() FROM k2.silver_trades_dlq UNION ALL "
-        "SELECT 'trades_skipped', count() FROM k2.trades_skipped UNION ALL "
-        "SELECT 'gold_ohlcv_1m_view', count() FROM k2.gold_ohlcv_1m_view").result_rows
+    layers = [(table, client.command(f"SELECT count() FROM k2.{table}{final}")) for table, final in (
+        ("trades_raw", ""), ("bronze_trades", " FINAL"), ("silver_trades", " FINAL"), ("silver_trades_dlq", ""),
+        ("trades_skipped", ""), *((f"gold_ohlcv_{tf}_view", "") for tf in ("1m", "5m", "15m", "30m", "1h", "1d")))]
     print(format_table(("table", "rows"), layers))
+    silver = int(layers[2][1])
+    verdict = "exact" if silver == simulated.trades else "MISMATCH"
+    ok = ok and silver == simulated.trades
+    print(f"silver holds {silver:,} trades; the simulator wrote {simulated.trades:,} distinct valid trades: {verdict}")
     print("\n== DLQ by reason")
     dlq = client.query("SELECT toString(reason), toString(stage), count() FROM k2.silver_trades_dlq GROUP BY ALL "
                        "ORDER BY 3 DESC").result_rows

@@ -1,21 +1,31 @@
 -- Binance websocket trade and aggTrade events, raw or wrapped in a combined stream {"stream","data"}.
 -- m = true means the buyer was the maker, so the taker sold. An aggTrade stands for l - f + 1 trades.
+-- Speed: one typed JSONExtract per row. That extraction converts leniently (a number to a string), so a
+-- row passes the fast path only if price and quantity appear as JSON strings in the payload; any other
+-- row takes the strict checks below, which say exactly what is wrong.
 CREATE MATERIALIZED VIEW IF NOT EXISTS k2.parse_binance_ws_mv TO k2.trades_parsed AS
 WITH
-    if(JSONHas(payload, 'data'), JSONExtractRaw(payload, 'data'), payload) AS event,
-    JSONExtractString(event, 'e') AS event_type,
-    event_type = 'aggTrade' AS is_agg,
+    'Tuple(e String, s Nullable(String), a Nullable(UInt64), t Nullable(UInt64), p Nullable(String), q Nullable(String), f Nullable(UInt64), l Nullable(UInt64), T Nullable(Int64), m Nullable(Bool))' AS event_spec,
+    startsWith(payload, '{"stream"') AS wrapped,
+    if(wrapped, JSONExtract(payload, concat('Tuple(data ', event_spec, ')')).data, JSONExtract(payload, event_spec)) AS ev,
+    ev.e = 'aggTrade' AS is_agg,
+    if(is_agg, ev.a, ev.t) AS id,
+    if(wrapped, JSONExtractRaw(payload, 'data'), payload) AS event,
     if(is_agg, 'a', 't') AS id_key,
-    JSONExtractString(event, 'p') AS price,
-    JSONExtractString(event, 'q') AS quantity,
+    ev.e IN ('trade', 'aggTrade') AND ev.s IS NOT NULL AND id IS NOT NULL AND ev.T IS NOT NULL AND ev.m IS NOT NULL
+        AND (NOT is_agg OR (ev.f IS NOT NULL AND ev.l IS NOT NULL AND ev.l >= ev.f))
+        AND toFloat64OrNull(ev.p) IS NOT NULL AND toFloat64OrNull(ev.q) IS NOT NULL
+        AND position(payload, concat('"p":"', ev.p, '"')) > 0 AND position(payload, concat('"q":"', ev.q, '"')) > 0
+        AS fast_path_ok,
     multiIf(
+        fast_path_ok, 'trade',
         NOT isValidJSON(payload), 'unparseable',
-        event_type NOT IN ('trade', 'aggTrade'), 'skip',
+        ev.e NOT IN ('trade', 'aggTrade'), 'skip',
         NOT (JSONHas(event, 's') AND JSONHas(event, id_key) AND JSONHas(event, 'p') AND JSONHas(event, 'q')
              AND JSONHas(event, 'T') AND JSONHas(event, 'm')
              AND (NOT is_agg OR (JSONHas(event, 'f') AND JSONHas(event, 'l')))), 'missing_field',
         JSONType(event, 's') != 'String' OR JSONType(event, 'p') != 'String' OR JSONType(event, 'q') != 'String'
-            OR toFloat64OrNull(price) IS NULL OR toFloat64OrNull(quantity) IS NULL
+            OR toFloat64OrNull(JSONExtractString(event, 'p')) IS NULL OR toFloat64OrNull(JSONExtractString(event, 'q')) IS NULL
             OR JSONType(event, id_key) NOT IN ('Int64', 'UInt64') OR JSONType(event, 'T') NOT IN ('Int64', 'UInt64')
             OR JSONType(event, 'm') != 'Bool'
             OR (is_agg AND (JSONType(event, 'f') NOT IN ('Int64', 'UInt64') OR JSONType(event, 'l') NOT IN ('Int64', 'UInt64')
@@ -26,14 +36,14 @@ SELECT
     received_at, event_hour,
     multiIf(verdict = 'trade', 'trade', verdict = 'skip', 'skip', 'invalid') AS kind,
     if(kind = 'invalid', verdict, '') AS reason,
-    if(event_type = '', 'unknown', event_type) AS message_type,
-    JSONExtractString(event, 's') AS exchange_symbol,
-    JSONExtractRaw(event, id_key) AS trade_id,
-    JSONExtractUInt(event, id_key) AS trade_seq,
-    price AS price_text,
-    quantity AS quantity_text,
-    if(JSONExtractBool(event, 'm'), 'sell', 'buy') AS side,
+    if(ev.e = '', 'unknown', ev.e) AS message_type,
+    ifNull(ev.s, '') AS exchange_symbol,
+    toString(ifNull(id, 0)) AS trade_id,
+    ifNull(id, 0) AS trade_seq,
+    ifNull(ev.p, '') AS price_text,
+    ifNull(ev.q, '') AS quantity_text,
+    if(ifNull(ev.m, false), 'sell', 'buy') AS side,
     message_ts AS exchange_ts,
-    toUInt32(if(is_agg, JSONExtractUInt(event, 'l') - JSONExtractUInt(event, 'f') + 1, 1)) AS underlying_trades
-FROM k2.trades_raw_intake
-WHERE source_format = 'binance-ws'
+    toUInt32(if(is_agg, ifNull(ev.l, 0) - ifNull(ev.f, 0) + 1, 1)) AS underlying_trades
+-- Filter first: the expressions above would otherwise run on every other format's rows too.
+FROM (SELECT * FROM k2.trades_raw_intake WHERE source_format = 'binance-ws')

@@ -24,5 +24,5 @@ SELECT
     if(buyer_maker = 'true', 'sell', 'buy') AS side,
     message_ts AS exchange_ts,
     toUInt32(1) AS underlying_trades
-FROM k2.trades_raw_intake
-WHERE source_format = 'binance-trades-csv'
+-- Filter first: the expressions above would otherwise run on every other format's rows too.
+FROM (SELECT * FROM k2.trades_raw_intake WHERE source_format = 'binance-trades-csv')

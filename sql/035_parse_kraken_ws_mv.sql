@@ -35,5 +35,5 @@ SELECT
     if(side_code = 'b', 'buy', 'sell') AS side,
     message_ts AS exchange_ts,
     toUInt32(1) AS underlying_trades
-FROM k2.trades_raw_intake
-WHERE source_format = 'kraken-ws'
+-- Filter first: the expressions above would otherwise run on every other format's rows too.
+FROM (SELECT * FROM k2.trades_raw_intake WHERE source_format = 'kraken-ws')

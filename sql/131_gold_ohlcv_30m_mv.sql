@@ -1,15 +1,17 @@
+-- Rolled up from the 1m states just inserted, not from trades: one aggregation over trades feeds all
+-- six timeframes, and merging argMin/argMax states keeps open and close exact.
 CREATE MATERIALIZED VIEW IF NOT EXISTS k2.gold_ohlcv_30m_mv TO k2.gold_ohlcv_30m AS
 SELECT
     exchange,
     symbol,
-    toDateTime(toStartOfInterval(exchange_ts, INTERVAL 30 MINUTE), 'UTC') AS window_start,
-    toStartOfHour(exchange_ts) AS event_hour,
-    argMinState(price, (exchange_ts, trade_seq)) AS open,
-    max(price) AS high,
-    min(price) AS low,
-    argMaxState(price, (exchange_ts, trade_seq)) AS close,
-    sum(quantity) AS volume,
-    sum(price * quantity) AS quote_volume,
-    sum(toUInt64(underlying_trades)) AS trade_count
-FROM k2.silver_intake
+    toDateTime(toStartOfInterval(window_start, INTERVAL 30 MINUTE), 'UTC') AS window_start,
+    event_hour,
+    argMinMergeState(open) AS open,
+    max(high) AS high,
+    min(low) AS low,
+    argMaxMergeState(close) AS close,
+    sum(volume) AS volume,
+    sum(quote_volume) AS quote_volume,
+    sum(trade_count) AS trade_count
+FROM k2.gold_ohlcv_1m
 GROUP BY exchange, symbol, window_start, event_hour
