@@ -1,7 +1,7 @@
 """The one hourly partitioning every warm and cold asset shares."""
 
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import dagster as dg
 
@@ -23,3 +23,26 @@ def hours_of(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) 
 
 def partition_key_of(hour: datetime) -> str:
     return hour.strftime(PARTITIONS_START_FORMAT)
+
+
+def each_hour(hours: HourRange) -> list[HourRange]:
+    count = int((hours.end - hours.start).total_seconds() // 3600)
+    return [HourRange(hours.start + timedelta(hours=i), hours.start + timedelta(hours=i + 1)) for i in range(count)]
+
+
+def covers_several_partitions(context: dg.AssetExecutionContext) -> bool:
+    return context.has_partition_key_range and context.partition_key_range.start != context.partition_key_range.end
+
+
+def log_check_per_partition(context: dg.AssetExecutionContext, asset_key: dg.AssetKey, check_name: str,
+                            verdicts: list[tuple[HourRange, bool, dict[str, object]]]) -> None:
+    """One evaluation per hour of a ranged run, so the UI shows the check on every partition.
+
+    A single-partition run needs none: its yielded AssetCheckResult already carries the partition.
+    """
+    if not covers_several_partitions(context):
+        return
+    for hour, passed, metadata in verdicts:
+        context.log_event(dg.AssetCheckEvaluation(
+            asset_key=asset_key, check_name=check_name, passed=passed, metadata=metadata, blocking=True,
+            partition=partition_key_of(hour.start)))

@@ -5,12 +5,17 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import dagster as dg
-from clickhouse_connect.driver.client import Client
 
 from k2_lakehouse.settings import load_settings
 from k2_lakehouse.warm.client import is_embedded, session
+
+if TYPE_CHECKING:
+    from clickhouse_connect.driver.client import Client
+    from pyiceberg.catalog.sql import SqlCatalog
 
 
 class WarmStore(dg.ConfigurableResource):
@@ -37,3 +42,37 @@ def warm_store_from_env() -> WarmStore:
     # EnvVar keeps a server password out of code, config snapshots and logs.
     url = dg.EnvVar("K2_CLICKHOUSE_URL") if os.environ.get("K2_CLICKHOUSE_URL") else ""
     return WarmStore(url=url, busy_timeout_s=load_settings().busy_timeout_s)
+
+
+class ColdStore(dg.ConfigurableResource):
+    """The Iceberg SQL catalog "k2". Empty fields fall back to K2_ICEBERG_CATALOG_URI / K2_ICEBERG_WAREHOUSE."""
+
+    catalog_uri: str = ""
+    warehouse: str = ""
+
+    def catalog(self) -> SqlCatalog:
+        from k2_lakehouse.cold.catalog import load_catalog
+
+        settings = load_settings()
+        return load_catalog(replace(
+            settings,
+            iceberg_catalog_uri=self.catalog_uri or settings.iceberg_catalog_uri,
+            iceberg_warehouse=self.warehouse or settings.iceberg_warehouse,
+        ))
+
+
+def cold_store_from_env() -> ColdStore:
+    # The catalog URI may hold a database password: EnvVar, never a literal.
+    uri = dg.EnvVar("K2_ICEBERG_CATALOG_URI") if os.environ.get("K2_ICEBERG_CATALOG_URI") else ""
+    warehouse = dg.EnvVar("K2_ICEBERG_WAREHOUSE") if os.environ.get("K2_ICEBERG_WAREHOUSE") else ""
+    return ColdStore(catalog_uri=uri, warehouse=warehouse)
+
+
+def spark_config_from_env() -> dict[str, str]:
+    """local[*] here; K2_SPARK_MASTER points at a cluster in production. Spark only reads and writes Parquet."""
+    return {
+        "spark.master": os.environ.get("K2_SPARK_MASTER", "local[*]"),
+        "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.ui.enabled": "false",
+    }

@@ -59,8 +59,8 @@ def ohlcv_sanity(client: Client, hours: HourRange) -> CheckOutcome:
     daily = int(client.command(
         "SELECT count() FROM (SELECT exchange, symbol, toStartOfDay(window_start) AS day, sum(volume) AS v, "
         "sum(trade_count) AS n, min(low) AS lo, max(high) AS hi FROM k2.gold_ohlcv_1h_view "
-        f"WHERE {gold_windows_predicate('1d')} OR (window_start >= toStartOfDay({{start:DateTime('UTC')}}) "
-        "AND window_start < toStartOfDay({end:DateTime('UTC')}) + INTERVAL 1 DAY) GROUP BY ALL) AS h "
+        "WHERE window_start >= toStartOfDay({start:DateTime('UTC')}) "
+        "AND window_start < toStartOfDay({end:DateTime('UTC')} - INTERVAL 1 SECOND) + INTERVAL 1 DAY GROUP BY ALL) AS h "
         "FULL OUTER JOIN (SELECT exchange, symbol, window_start AS day, volume AS v, trade_count AS n, low AS lo, "
         f"high AS hi FROM k2.gold_ohlcv_1d_view WHERE {gold_windows_predicate('1d')}) AS d "
         "USING (exchange, symbol, day) WHERE h.v != d.v OR h.n != d.n OR h.lo != d.lo OR h.hi != d.hi",

@@ -128,3 +128,16 @@ def test_equal_trade_ids_on_two_symbols_are_two_trades(warm: Client, tmp_path: P
     ingest_file(warm, _write(tmp_path, [_agg(1), _agg(1, s="ETHUSDT")]))
     _seal(warm, _all_hours())
     assert warm.command("SELECT count() FROM k2.silver_trades FINAL") == 2
+
+
+def test_gold_checks_pass_for_the_last_hour_of_a_day_with_trades_the_next_day(warm: Client, tmp_path: Path) -> None:
+    from k2_lakehouse.warm.checks import gold_equals_recomputation, ohlcv_sanity
+
+    midnight = (HOUR - timedelta(days=1)).replace(hour=0)
+    at = [midnight - timedelta(minutes=30), midnight + timedelta(minutes=30)]
+    lines = [_agg(20 + i, T=int(t.timestamp() * 1000)) for i, t in enumerate(at)]
+    ingest_file(warm, _write(tmp_path, lines))
+    last_hour = HourRange(midnight - timedelta(hours=1), midnight)
+    _seal(warm, HourRange(midnight - timedelta(hours=1), midnight + timedelta(hours=1)))
+    assert ohlcv_sanity(warm, last_hour).passed
+    assert gold_equals_recomputation(warm, last_hour).passed

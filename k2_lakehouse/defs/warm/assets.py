@@ -8,7 +8,7 @@ from clickhouse_connect.driver.client import Client
 
 from k2_lakehouse.defs.partitions import hourly_partitions, hours_of
 from k2_lakehouse.defs.resources import WarmStore
-from k2_lakehouse.warm import checks, seal
+from k2_lakehouse.warm import seal
 from k2_lakehouse.warm.tables import (
     BRONZE_TRADES,
     SILVER_TRADES,
@@ -99,6 +99,8 @@ def bronze_trades(context: dg.AssetExecutionContext, warm: WarmStore) -> dg.Mate
     **_common,
 )
 def silver_trades(context: dg.AssetExecutionContext, warm: WarmStore) -> Iterator[object]:
+    from k2_lakehouse.warm import checks
+
     hours = hours_of(context)
     with warm.client() as client:
         result = seal.seal_silver(client, hours)
@@ -139,6 +141,8 @@ GOLD_KEYS = {tf: warm_key(f"gold_ohlcv_{tf}") for tf in TIMEFRAMES}
 )
 def gold_ohlcv(context: dg.AssetExecutionContext, warm: WarmStore) -> Iterator[object]:
     """One replay of silver feeds all six candle tables, so the six are sealed together."""
+    from k2_lakehouse.warm import checks  # polars: loaded when a run needs it, not when defs load
+
     hours = hours_of(context)
     with warm.client() as client:
         for tf, result in zip(TIMEFRAMES, seal.seal_gold(client, hours), strict=True):

@@ -1,0 +1,155 @@
+"""Nightly maintenance as assets downstream of the nine cold tables, so the lineage shows what acts on what.
+
+Each is unpartitioned: launched plain it processes everything that needs it; launched with a partition
+range (run config `partition_range`, or Dagster's partition range tags) only those hours.
+"""
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import dagster as dg
+from dagster_pyspark import LazyPySparkResource
+from pydantic import Field
+
+from k2_lakehouse.cold.names import COLD_TO_WARM
+from k2_lakehouse.defs.cold.assets import cold_key
+from k2_lakehouse.defs.partitions import hourly_partitions
+from k2_lakehouse.defs.resources import ColdStore, WarmStore
+from k2_lakehouse.defs.warm.assets import OWNERS, POOL
+from k2_lakehouse.settings import PARTITIONS_START_FORMAT
+from k2_lakehouse.warm.seal import HourRange
+
+if TYPE_CHECKING:
+    from k2_lakehouse.cold.compaction import CompactionEngine
+
+GROUP = "maintenance"
+COLD_KEYS = [cold_key(name) for name in COLD_TO_WARM]
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
+
+class MaintenanceConfig(dg.Config):
+    partition_range: str = Field(
+        default="", description="Hours to act on, as Dagster partition keys 'A...B' (inclusive); empty: everything.")
+    engine: str = Field(default="in_process", description="Compaction engine: in_process or spark.")
+    dry_run: bool = Field(default=False, description="Orphan files: list what would be deleted, delete nothing.")
+
+
+def requested_hours(config: MaintenanceConfig, tags: dict[str, str]) -> HourRange | None:
+    spec = config.partition_range or (f"{tags[RANGE_START]}...{tags[RANGE_END]}" if RANGE_START in tags else "")
+    if not spec:
+        return None
+    first, _, last = spec.partition("...")
+    try:
+        start = datetime.strptime(first.strip(), PARTITIONS_START_FORMAT).replace(tzinfo=UTC)
+        end = datetime.strptime((last or first).strip(), PARTITIONS_START_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        raise dg.Failure(f"partition_range {spec!r} is not 'YYYY-MM-DD-HH:MM...YYYY-MM-DD-HH:MM'") from None
+    return HourRange(start, end + timedelta(hours=1))
+
+
+def _engine(config: MaintenanceConfig, spark: LazyPySparkResource) -> "CompactionEngine":
+    from k2_lakehouse.cold.compaction import InProcessEngine, SparkEngine
+
+    if config.engine == "spark":
+        return SparkEngine(spark.spark_session)
+    if config.engine == "in_process":
+        return InProcessEngine()
+    raise dg.Failure(f"unknown compaction engine {config.engine!r}: in_process or spark")
+
+
+@dg.asset(key=["maintenance", "compaction"], deps=COLD_KEYS, group_name=GROUP, owners=OWNERS, pool=POOL,
+          kinds={"iceberg", "spark"},
+          description="Rewrites cold partitions holding several small files into sorted files of the target size, "
+                      "in one atomic commit per partition; content is unchanged (checksummed).")
+def compaction(context: dg.AssetExecutionContext, config: MaintenanceConfig, cold_store: ColdStore,
+               spark: LazyPySparkResource) -> dg.MaterializeResult:
+    from k2_lakehouse.cold import maintenance
+    from k2_lakehouse.cold.tables import ensure_cold_tables
+
+    hours = requested_hours(config, context.run.tags)
+    engine = _engine(config, spark)
+    tables = ensure_cold_tables(cold_store.catalog())
+    report = {}
+    for name, table in tables.items():
+        results = maintenance.compact_cold_table(table, name, engine, hours)
+        report[name] = {"partitions": len(results), "files_before": sum(r.files_before for r in results),
+                        "files_after": sum(r.files_after for r in results), "rows": sum(r.rows for r in results)}
+        context.log.info(f"cold.{name}: compacted {len(results)} partitions")
+    return dg.MaterializeResult(metadata={"engine": engine.name, "tables": dg.MetadataValue.json(report),
+                                          "partitions_compacted": sum(r["partitions"] for r in report.values())})
+
+
+@dg.asset(key=["maintenance", "snapshot_expiry"], deps=COLD_KEYS, group_name=GROUP, owners=OWNERS, pool=POOL,
+          kinds={"iceberg"},
+          description="Expires snapshots older than 7 days (keeping the last 3), deletes the files no remaining "
+                      "snapshot references, and removes orphan files older than 3 days (debris of killed offloads).")
+def snapshot_expiry(context: dg.AssetExecutionContext, config: MaintenanceConfig,
+                    cold_store: ColdStore) -> dg.MaterializeResult:
+    from k2_lakehouse.cold.retention import expire_snapshots, remove_orphan_files
+    from k2_lakehouse.cold.tables import ensure_cold_tables
+
+    tables = ensure_cold_tables(cold_store.catalog())
+    report = {}
+    for name, table in tables.items():
+        expired = expire_snapshots(table)
+        orphans = remove_orphan_files(table, dry_run=config.dry_run)
+        report[name] = {"snapshots_expired": expired.snapshots_expired, "files_deleted": expired.total_files_deleted,
+                        "orphans": len(orphans.orphans), "orphans_deleted": orphans.files_deleted}
+        context.log.info(f"cold.{name}: {report[name]}")
+    return dg.MaterializeResult(metadata={"tables": dg.MetadataValue.json(report), "dry_run": config.dry_run})
+
+
+@dg.asset(key=["maintenance", "audit"], deps=COLD_KEYS, group_name=GROUP, owners=OWNERS, pool=POOL,
+          kinds={"iceberg", "clickhouse"},
+          description="Compares warm and cold per table and hour (exact rows and checksums, no tolerance); results "
+                      "go to k2.audit_results.",
+          check_specs=[
+              dg.AssetCheckSpec("no_mismatch", asset=["maintenance", "audit"],
+                                description="Every audited (table, hour) matches exactly."),
+              dg.AssetCheckSpec("verified_before_expiry", asset=["maintenance", "audit"],
+                                description="No hour leaves warm (TTL) within 48 h without a passing comparison."),
+              dg.AssetCheckSpec("no_missing_cold_hours", asset=["maintenance", "audit"],
+                                description="Every hour warm holds, closed more than 75 minutes ago, is in every cold "
+                                            "table (the freshness policy alone sees only the newest hour)."),
+          ])
+def audit(context: dg.AssetExecutionContext, config: MaintenanceConfig, warm: WarmStore, cold_store: ColdStore):
+    from k2_lakehouse.cold import maintenance
+    from k2_lakehouse.cold.tables import ensure_cold_tables
+    from k2_lakehouse.cold.verify import hours_expiring_unverified
+
+    hours = requested_hours(config, context.run.tags)
+    catalog = cold_store.catalog()
+    ensure_cold_tables(catalog)
+    with warm.client() as client:
+        audited_hours = maintenance.warm_hours(client, hours)
+        rows = maintenance.audit(client, catalog, audited_hours)
+        maintenance.record_audit(client, rows, context.run_id)
+        verified = {h for h in audited_hours if all(r.matches for r in rows if r.hour == h)}
+        expiring = hours_expiring_unverified(client, verified)
+    mismatches = [r for r in rows if not r.matches]
+    cutoff = datetime.now(UTC) - timedelta(minutes=75)
+    missing = {}
+    for key in COLD_KEYS:
+        done = context.instance.get_materialized_partitions(key)
+        gaps = [h.strftime(PARTITIONS_START_FORMAT) for h in audited_hours
+                if h + timedelta(hours=1) <= cutoff and h.strftime(PARTITIONS_START_FORMAT) not in done
+                and h.strftime(PARTITIONS_START_FORMAT) in hourly_partitions.get_partition_keys()]
+        if gaps:
+            missing[key.to_user_string()] = gaps
+    yield dg.MaterializeResult(metadata={
+        "hours_audited": len(audited_hours), "comparisons": len(rows), "mismatches": len(mismatches),
+        "mismatched": dg.MetadataValue.json([[r.cold_table, r.hour.isoformat()] for r in mismatches][:200]),
+        "query": "SELECT * FROM k2.audit_results WHERE NOT matches ORDER BY audited_at DESC",
+    })
+    yield dg.AssetCheckResult(check_name="no_mismatch", passed=not mismatches,
+                              metadata={"mismatches": len(mismatches)})
+    yield dg.AssetCheckResult(check_name="verified_before_expiry", passed=not expiring,
+                              metadata={"hours": dg.MetadataValue.json([h.isoformat() for h in expiring])})
+    yield dg.AssetCheckResult(check_name="no_missing_cold_hours", passed=not missing,
+                              metadata={"missing": dg.MetadataValue.json(missing)})
+    if mismatches:
+        raise dg.Failure(f"audit: {len(mismatches)} (table, hour) pairs differ between warm and cold; "
+                         "see k2.audit_results", metadata={"first": f"{mismatches[0].cold_table} {mismatches[0].hour}"})
+
+
+maintenance_assets = [compaction, snapshot_expiry, audit]

@@ -1,0 +1,160 @@
+"""The cold and maintenance assets, schedules and the staleness sensor, run as Dagster runs them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from k2_lakehouse.ingest.load import ingest_file
+from k2_lakehouse_tests.cold.conftest import KRAKEN_TRADES, add_late_kraken_trade
+
+KRAKEN_RANGE = {"dagster/asset_partition_range_start": "2025-11-10-17:00",
+                "dagster/asset_partition_range_end": "2025-11-11-00:00"}
+
+
+@pytest.fixture
+def cold_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh Iceberg catalog under the working directory (embedded ClickHouse reads only below it)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("K2_ICEBERG_CATALOG_URI", f"sqlite:///{tmp_path / 'iceberg' / 'catalog.db'}")
+    monkeypatch.setenv("K2_ICEBERG_WAREHOUSE", f"file://{tmp_path / 'iceberg' / 'warehouse'}")
+    return tmp_path
+
+
+@pytest.fixture
+def instance() -> dg.DagsterInstance:
+    return dg.DagsterInstance.ephemeral()
+
+
+def _defs() -> dg.Definitions:
+    from k2_lakehouse.definitions import defs
+
+    return defs
+
+
+def _run(instance: dg.DagsterInstance, job: str, tags: dict[str, str] | None = None,
+         run_config: dict | None = None) -> dg.ExecuteInProcessResult:
+    return _defs().get_job_def(job).execute_in_process(instance=instance, tags=tags or {}, run_config=run_config,
+                                                       raise_on_error=False)
+
+
+@pytest.fixture
+def offloaded(warm: Client, datasets: Path, cold_env: Path, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+    ingest_file(warm, datasets / KRAKEN_TRADES)
+    return _run(instance, "offload_job", KRAKEN_RANGE)
+
+
+def _catalog():  # noqa: ANN202
+    from k2_lakehouse.cold.catalog import load_catalog
+
+    return load_catalog()
+
+
+def test_offload_job_seals_and_offloads_a_range_with_every_check_passing(offloaded: dg.ExecuteInProcessResult) -> None:
+    assert offloaded.success
+    checks = offloaded.get_asset_check_evaluations()
+    per_hour = {(c.asset_key.to_user_string(), c.partition) for c in checks if c.check_name == "matches_warm" and c.partition}
+    assert len(per_hour) == 9 * 8  # nine cold tables, one evaluation per hour of the range
+    assert all(c.passed for c in checks)
+
+
+def test_a_ranged_offload_makes_one_iceberg_commit_per_table(offloaded: dg.ExecuteInProcessResult) -> None:
+    from k2_lakehouse.cold.names import COLD_TO_WARM
+
+    catalog = _catalog()
+    for name in COLD_TO_WARM:
+        snapshots = catalog.load_table(("cold", name)).snapshots()
+        assert len(snapshots) == 1, name
+        assert snapshots[0].summary["k2.run_id"] == offloaded.run_id
+
+
+def test_offload_schedule_targets_the_last_closed_hour_with_a_stable_run_key() -> None:
+    schedule = next(s for s in _defs().schedules if s.name == "offload_schedule")
+    assert schedule.cron_schedule == "*/15 * * * *"
+    assert schedule.job_name == "offload_job"
+    keys = set()
+    for minute in (0, 15, 30, 45, 45):  # the four ticks of an hour, the last one retried
+        tick = datetime(2025, 11, 10, 18, minute, tzinfo=UTC)
+        with dg.build_schedule_context(scheduled_execution_time=tick, repository_def=_defs().get_repository_def()) as context:
+            request = schedule.evaluate_tick(context).run_requests[0]
+        assert request.partition_key == "2025-11-10-17:00"
+        keys.add(request.run_key)
+    assert keys == {"offload:2025-11-10-17:00"}
+
+
+@pytest.mark.parametrize(("name", "cron", "job"), [
+    ("compaction_schedule", "0 2 * * *", "compaction_job"),
+    ("snapshot_expiry_schedule", "20 2 * * *", "snapshot_expiry_job"),
+    ("audit_schedule", "30 2 * * *", "audit_job"),
+])
+def test_nightly_schedules_run_once_a_day_with_a_dated_run_key(name: str, cron: str, job: str) -> None:
+    schedule = next(s for s in _defs().schedules if s.name == name)
+    assert (schedule.cron_schedule, schedule.job_name, schedule.execution_timezone) == (cron, job, "UTC")
+    tick = datetime(2025, 11, 11, 2, 30, tzinfo=UTC)
+    with dg.build_schedule_context(scheduled_execution_time=tick, repository_def=_defs().get_repository_def()) as context:
+        first = schedule.evaluate_tick(context).run_requests[0].run_key
+    with dg.build_schedule_context(scheduled_execution_time=tick, repository_def=_defs().get_repository_def()) as context:
+        retried = schedule.evaluate_tick(context).run_requests[0].run_key
+    assert first == retried == f"{job}:2025-11-11"
+
+
+def _sensor_tick(instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
+    defs = _defs()
+    sensor = defs.get_sensor_def("cold_staleness_sensor")
+    resources = {"warm": defs.resources["warm"], "cold_store": defs.resources["cold_store"]}
+    with dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources) as context:
+        result = sensor.evaluate_tick(context)
+        return result
+
+
+def test_a_late_trade_makes_the_sensor_request_exactly_its_hour_and_the_rerun_fixes_cold(
+        offloaded: dg.ExecuteInProcessResult, warm: Client, instance: dg.DagsterInstance) -> None:
+    from k2_lakehouse.cold.verify import matches_warm
+    from k2_lakehouse.warm.seal import HourRange
+
+    first = _sensor_tick(instance, None)
+    assert first.run_requests == []  # nothing changed since the offload
+    late_hour = datetime(2025, 11, 10, 20, tzinfo=UTC)
+    add_late_kraken_trade(warm, late_hour + timedelta(minutes=7))
+    second = _sensor_tick(instance, first.cursor)
+    assert [(r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
+            for r in second.run_requests] == [("2025-11-10-20:00", "2025-11-10-20:00")]
+    rerun = _run(instance, "offload_job", second.run_requests[0].tags)
+    assert rerun.success
+    hour = HourRange(late_hour, late_hour + timedelta(hours=1))
+    assert all(matches_warm(warm, _catalog(), name, hour).ok for name in ("raw_trades", "silver_trades", "gold_ohlcv_1d"))
+    assert _sensor_tick(instance, second.cursor).run_requests == []
+
+
+def test_the_audit_job_catches_a_tampered_cold_table(offloaded: dg.ExecuteInProcessResult, warm: Client,
+                                                    instance: dg.DagsterInstance) -> None:
+    table = _catalog().load_table(("cold", "silver_trades"))
+    rows = table.scan(limit=1).to_arrow()
+    table.append(rows)  # a duplicated row, as the old plan's at-least-once offload made
+    result = _run(instance, "audit_job")
+    assert not result.success
+    failed = {c.check_name for c in result.get_asset_check_evaluations() if not c.passed}
+    assert "no_mismatch" in failed
+    recorded = warm.query("SELECT DISTINCT cold_table FROM k2.audit_results WHERE NOT matches").result_rows
+    assert recorded == [("silver_trades",)]
+
+
+def test_the_compaction_job_leaves_fewer_files_and_the_same_content(offloaded: dg.ExecuteInProcessResult,
+                                                                   warm: Client, instance: dg.DagsterInstance) -> None:
+    from k2_lakehouse.cold.verify import matches_warm
+    from k2_lakehouse.warm.seal import HourRange
+
+    for hour in range(17, 24):  # hour-by-hour re-offloads, as the 15-minute schedule makes them
+        key = f"2025-11-10-{hour:02d}:00"
+        assert _run(instance, "offload_job", {"dagster/partition": key}).success
+    table = _catalog().load_table(("cold", "silver_trades"))
+    before = len(table.inspect.files())
+    assert _run(instance, "compaction_job").success
+    after = len(_catalog().load_table(("cold", "silver_trades")).inspect.files())
+    assert after < before
+    hours = HourRange(datetime(2025, 11, 10, 17, tzinfo=UTC), datetime(2025, 11, 11, 1, tzinfo=UTC))
+    assert matches_warm(warm, _catalog(), "silver_trades", hours).ok
