@@ -22,7 +22,11 @@ demo: venv
 	mkdir -p $(DAGSTER_HOME)
 	$(BIN)/k2 demo
 
-test: venv
+# The UI test drives Debian's chromium (Playwright's own browser download cannot work here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: venv browser
 	$(BIN)/ruff check k2_lakehouse k2_lakehouse_tests benchmarks
 	$(BIN)/pytest -q
 
