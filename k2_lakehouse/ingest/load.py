@@ -53,8 +53,8 @@ def _arrow_batch(batch: RawBatch, exchange: str, source_format: str, source_name
 
 def ingest_file(client: Client, path: Path, source_format: str | None = None, symbol: str | None = None,
                 batch_rows: int = DEFAULT_BATCH_ROWS, progress: ProgressCallback | None = None,
-                received_at: datetime | None = None) -> IngestSummary:
-    """Insert every message of `path` into trades_raw and count what became of them."""
+                received_at: datetime | None = None, table: str = "k2.trades_raw") -> IngestSummary:
+    """Insert every message of `path` into `table` (trades_raw) and count what became of them."""
     started = datetime.now(UTC)
     source_format = source_format or detect_format(path)
     exchange = exchange_of(source_format)
@@ -62,11 +62,12 @@ def ingest_file(client: Client, path: Path, source_format: str | None = None, sy
     received = received_at or started
     summary = IngestSummary(path=source_name, source_format=source_format)
     for batch in iter_batches(path, source_format, batch_rows, symbol):
-        client.insert_arrow("k2.trades_raw", _arrow_batch(batch, exchange, source_format, source_name, received))
+        client.insert_arrow(table, _arrow_batch(batch, exchange, source_format, source_name, received))
         summary.messages += len(batch)
         if progress is not None:
             progress(path, summary.messages)
-    _count_outcomes(client, summary, received)
+    if table == "k2.trades_raw":
+        _count_outcomes(client, summary, received)
     summary.seconds = (datetime.now(UTC) - started).total_seconds()
     return summary
 

@@ -63,11 +63,22 @@ def layer_metadata(client: Client, table: WarmTable, result: seal.LayerResult, s
     **_common,
 )
 def trades_raw(context: dg.AssetExecutionContext, warm: WarmStore) -> dg.MaterializeResult:
-    """Raw messages arrive continuously (k2 ingest, or the Kafka engine); this records what an hour holds."""
+    """Raw messages arrive continuously (k2 ingest, or the Kafka engine); with K2_LANDING_DIR set, the hours are
+    (re)loaded from the landing files first. Records what the hours hold."""
+    from k2_lakehouse.ingest.landing import reload_hours
+    from k2_lakehouse.settings import load_settings
+
     hours = hours_of(context)
+    landing_dir = load_settings().landing_dir
     with warm.client() as client:
+        extra: dict[str, object] = {}
+        if landing_dir is not None:
+            landed = reload_hours(client, landing_dir, hours)
+            extra = {"landing_files": landed.files, "landing_rows": landed.rows}
+            for path, why in landed.refused.items():
+                context.log.warning(f"landing file not loaded: {path}: {why}")
         result = seal.raw_result(client, hours)
-        return dg.MaterializeResult(metadata=layer_metadata(client, TRADES_RAW, result),
+        return dg.MaterializeResult(metadata=layer_metadata(client, TRADES_RAW, result, **extra),
                                     data_version=dg.DataVersion(f"{result.checksum:016x}"))
 
 
