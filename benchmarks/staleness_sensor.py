@@ -44,7 +44,8 @@ def main(runs: int = 5) -> None:
         "INSERT INTO k2.trades_raw (exchange, source_format, source_name, source_position, payload, received_at) "
         "SELECT 'binance', 'binance-aggtrades-csv', 'bench', number, "
         "concat(toString(number), ',1.5,2.0,', toString(number), ',', toString(number), ',', "
-        "toString(toUnixTimestamp64Milli(toDateTime64({start:DateTime('UTC')}, 3) + toIntervalSecond(number * 72))), ',true,true'), "
+        "toString(toUnixTimestamp64Milli(toDateTime64({start:DateTime('UTC')}, 3) + toIntervalSecond(number * 72))), "
+        "',true,true'), "
         "{received:DateTime64(6, 'UTC')} FROM numbers(36000)",
         parameters={"start": start, "received": received}, settings={"log_comment": "k2:seal"})
     catalog = load_catalog()
@@ -70,7 +71,8 @@ def main(runs: int = 5) -> None:
     client.command(
         "INSERT INTO k2.trades_raw (exchange, source_format, source_name, source_position, payload, received_at) VALUES "
         "('binance', 'binance-aggtrades-csv', 'late', 1, {payload:String}, now64(6))",
-        parameters={"payload": f"999999,1.6,1.0,999999,999999,{int((late_hour + timedelta(minutes=3)).timestamp() * 1000)},true,true"})
+        parameters={"payload": f"999999,1.6,1.0,999999,999999,{int((late_hour + timedelta(minutes=3)).timestamp() * 1000)},"
+                               "true,true"})
     found = []
     for _ in range(runs):
         seconds, result = tick(cursor)

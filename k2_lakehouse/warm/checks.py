@@ -27,7 +27,8 @@ class CheckOutcome:
 def silver_duplicates(client: Client, hours: HourRange) -> int:
     """Silver rows beyond one per (exchange, exchange_symbol, trade_id) in the range, read without FINAL."""
     return int(client.command(
-        f"SELECT count() - uniqExact(exchange, exchange_symbol, trade_id) FROM k2.silver_trades WHERE {_HOURS.format(column='exchange_ts')}",
+        "SELECT count() - uniqExact(exchange, exchange_symbol, trade_id) FROM k2.silver_trades "
+        f"WHERE {_HOURS.format(column='exchange_ts')}",
         parameters=hours.parameters))
 
 

@@ -48,7 +48,7 @@ def offloaded(warm: Client, datasets: Path, cold_env: Path, instance: dg.Dagster
     return _run(instance, "offload_job", KRAKEN_RANGE)
 
 
-def _catalog():  # noqa: ANN202
+def _catalog():
     from k2_lakehouse.cold.catalog import load_catalog
 
     return load_catalog()
