@@ -1,0 +1,398 @@
+"""Compaction of cold partitions: content kept exactly, files merged and sorted, races never lose rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from pyiceberg.expressions import And, GreaterThanOrEqual, LessThan
+from pyiceberg.table import Table
+from pyspark.sql import SparkSession
+
+from k2_lakehouse.cold.compaction import (
+    CompactionConflictError,
+    InProcessEngine,
+    SparkEngine,
+    compact_partition,
+    compact_table,
+    content_checksum,
+    partitions_needing_compaction,
+)
+from k2_lakehouse_tests.maintenance.conftest import DAY, SORT_COLUMNS, TableMaker, TradeMaker
+
+OTHER_DAY = DAY + dt.timedelta(days=1)
+PARTITION = {"exchange_ts_day": DAY, "exchange": "binance"}
+
+
+def partition_files(table: Table, day: dt.date = DAY, exchange: str = "binance") -> list[str]:
+    """Live data files of one partition, read through pyiceberg's own inspect API."""
+    files = table.inspect.files().to_pylist()
+    return [
+        f["file_path"]
+        for f in files
+        if f["partition"]["exchange_ts_day"] == day and f["partition"]["exchange"] == exchange
+    ]
+
+
+def fragmented(table: Table, make_trades: TradeMaker, appends: int = 22, rows: int = 300) -> int:
+    """`appends` offload-sized appends into the DAY/binance partition; returns the next free trade_seq."""
+    for i in range(appends):
+        table.append(make_trades(rows, seq_start=i * rows, seed=i))
+    return appends * rows
+
+
+def rows_by_seq(table: Table) -> pa.Table:
+    """Full content in a canonical Arrow schema (files Spark wrote read back as string, not large_string)."""
+    return table.scan().to_arrow().cast(table.schema().as_arrow()).sort_by("trade_seq")
+
+
+def assert_sorted(path: str, columns: list[str]) -> None:
+    keys = pq.read_table(path.removeprefix("file://"), columns=columns)
+    assert keys.equals(keys.sort_by([(c, "ascending") for c in columns])), f"{path} is not sorted by {columns}"
+
+
+def assert_sorted_ranges(paths: list[str], columns: list[str]) -> None:
+    """Each file sorted, and the files' key ranges do not overlap (files can be ordered end to end)."""
+    ranges = []
+    for path in paths:
+        assert_sorted(path, columns)
+        keys = pq.read_table(path.removeprefix("file://"), columns=columns).to_pylist()
+        ranges.append((tuple(keys[0].values()), tuple(keys[-1].values())))
+    ranges.sort()
+    assert all(prev[1] <= nxt[0] for prev, nxt in itertools.pairwise(ranges)), ranges
+
+
+def test_in_process_compaction_merges_a_partition_into_one_file_with_identical_content(
+    make_silver: TableMaker, make_trades: TradeMaker
+) -> None:
+    table = make_silver()
+    fragmented(table, make_trades)
+    before = content_checksum(table)
+
+    result = compact_partition(table, PARTITION, InProcessEngine(), SORT_COLUMNS)
+
+    assert (result.files_before, result.files_after, result.rows) == (22, 1, 22 * 300)
+    assert len(partition_files(table)) == 1
+    assert content_checksum(table) == before
+
+
+def test_in_process_compaction_writes_rows_sorted_by_the_sort_columns(
+    make_silver: TableMaker, make_trades: TradeMaker
+) -> None:
+    table = make_silver()
+    fragmented(table, make_trades)
+
+    compact_partition(table, PARTITION, InProcessEngine(), SORT_COLUMNS)
+
+    (path,) = partition_files(table)
+    assert_sorted(path, SORT_COLUMNS)
+
+
+def test_in_process_compaction_splits_output_near_the_target_size_into_sorted_ranges(
+    make_silver: TableMaker, make_trades: TradeMaker
+) -> None:
+    table = make_silver()
+    fragmented(table, make_trades, appends=12)
+    before = content_checksum(table)
+    total = sum(f["file_size_in_bytes"] for f in table.inspect.files().to_pylist())
+
+    result = compact_partition(table, PARTITION, InProcessEngine(), SORT_COLUMNS, target_file_bytes=total // 3)
+
+    assert 2 <= result.files_after <= 4
+    assert content_checksum(table) == before
+    assert_sorted_ranges(partition_files(table), SORT_COLUMNS)
+
+
+def test_compaction_is_one_overwrite_snapshot_tagged_with_engine_and_file_counts(
+    make_silver: TableMaker, make_trades: TradeMaker
+) -> None:
+    table = make_silver()
+    fragmented(table, make_trades, appends=5)
+    snapshots_before = len(table.snapshots())
+
+    result = compact_partition(table, PARTITION, InProcessEngine(), SORT_COLUMNS)
+
+    snapshot = table.current_snapshot()
+    assert snapshot is not None and snapshot.snapshot_id == result.snapshot_id
+    assert len(table.snapshots()) == snapshots_before + 1
+    assert snapshot.summary.operation.value == "overwrite"
+    assert snapshot.summary["k2.operation"] == "compaction"
+    assert snapshot.summary["k2.engine"] == "in-process"
+    assert (snapshot.summary["k2.files-before"], snapshot.summary["k2.files-after"]) == ("5", "1")
+
+
+def test_compaction_leaves_other_partitions_untouched(make_silver: TableMaker, make_trades: TradeMaker) -> None:
+    table = make_silver()
+    next_seq = fragmented(table, make_trades, appends=4)
+    for i in range(3):
+        table.append(make_trades(50, seq_start=next_seq + i * 50, day=OTHER_DAY, seed=100 + i))
+    other_before = sorted(partition_files(table, OTHER_DAY))
+
+    compact_partition(table, PARTITION, InProcessEngine(), SORT_COLUMNS)
+
+    assert sorted(partition_files(table, OTHER_DAY)) == other_before
+
+
+def test_partitions_needing_compaction_lists_partitions_with_at_least_min_files(
+    make_silver: TableMaker, make_trades: TradeMaker
+) -> None:
+    table = make_silver()
+    next_seq = fragmented(table, make_trades, appends=3)
+    table.append(make_trades(50, seq_start=next_seq, day=OTHER_DAY, seed=7))
+
+    refs = partitions_needing_compaction(table, min_files=2)
+
+    days_since_epoch = (DAY - dt.date(1970, 1, 1)).days
+    assert [ref.as_dict(table) for ref in refs] == [{"exchange_ts_day": days_since_epoch, "exchange": "binance"}]
+    assert [ref.path(table) for ref in refs] == [f"exchange_ts_day={DAY.isoformat()}/exchange=binance"]
+    assert partitions_needing_compaction(table, min_files=4) == []
+
+
+def test_compact_table_compacts_every_fragmented_partition(make_silver: TableMaker, make_trades: TradeMaker) -> None:
+    table = make_silver()
+    next_seq = fragmented(table, make_trades, appends=3)
+    for i in range(4):
+        table.append(make_trades(50, seq_start=next_seq + i * 50, day=OTHER_DAY, seed=200 + i))
+    before = content_checksum(table)
+
+    results = compact_table(table, InProcessEngine(), SORT_COLUMNS)
+
+    assert sorted((r.files_before, r.files_after) for r in results) == [(3, 1), (4, 1)]
+    assert (len(partition_files(table)), len(partition_files(table, OTHER_DAY))) == (1, 1)
+    assert content_checksum(table) == before
+
+
+def test_compacting_a_partition_with_one_file_commits_nothing(make_silver: TableMaker, make_trades: TradeMaker) -> None:
+    table = make_silver()
+    table.append(make_trades(100, seq_start=0))
+    snapshot_id = table.current_snapshot().snapshot_id  # type: ignore[union-attr]
+
+    result = compact_partition(table, PARTITION, InProcessEngine(), SORT_COLUMNS)
+
+    assert result.snapshot_id is None and result.files_before == result.files_after == 1
+    assert table.current_snapshot().snapshot_id == snapshot_id  # type: ignore[union-attr]
+
+
+def test_checksum_changes_when_a_row_is_duplicated(make_silver: TableMaker, make_trades: TradeMaker) -> None:
+    table = make_silver()
+    rows = make_trades(100, seq_start=0)
+    table.append(rows)
+    before = content_checksum(table)
+
+    table.append(rows.slice(0, 1))
+
+    rows_after, checksum_after = content_checksum(table)
+    assert rows_after == before[0] + 1 and checksum_after != before[1]
+
+
+def test_in_process_fallback_path_gives_the_same_content_as_the_fast_path(
+    make_silver: TableMaker, make_trades: TradeMaker
+) -> None:
+    fast, fallback = make_silver("silver_fast"), make_silver("silver_fallback")
+    for table in (fast, fallback):
+        fragmented(table, make_trades, appends=5)
+
+    compact_partition(fast, PARTITION, InProcessEngine(), SORT_COLUMNS)
+    compact_partition(fallback, PARTITION, InProcessEngine(fast_io=False), SORT_COLUMNS)
+
+    assert rows_by_seq(fast).equals(rows_by_seq(fallback))
+    (path,) = partition_files(fallback)
+    assert_sorted(path, SORT_COLUMNS)
+
+
+def test_compaction_after_a_column_rename_keeps_every_value(make_silver: TableMaker, make_trades: TradeMaker) -> None:
+    table = make_silver()
+    next_seq = fragmented(table, make_trades, appends=3)
+    with table.update_schema() as update:
+        update.rename_column("side", "taker_side")
+    renamed = make_trades(100, seq_start=next_seq, seed=9).rename_columns(
+        {"side": "taker_side"})
+    table.append(renamed.cast(table.schema().as_arrow()))
+    before = rows_by_seq(table)
+    assert before.column("taker_side").null_count == 0
+
+    compact_partition(table, PARTITION, InProcessEngine(), SORT_COLUMNS)
+
+    assert len(partition_files(table)) == 1
+    assert rows_by_seq(table).equals(before)
+
+
+# ------------------------------------------------------------------------------------------- races
+
+
+def test_compaction_retries_when_an_offload_appends_to_the_partition_before_commit(
+    make_silver: TableMaker, make_trades: TradeMaker
+) -> None:
+    table = make_silver()
+    next_seq = fragmented(table, make_trades, appends=6)
+    offload = make_trades(200, seq_start=next_seq, seed=77)
+    expected = pa.concat_tables([rows_by_seq(table), offload]).sort_by("trade_seq")
+
+    def concurrent_offload(attempt: int) -> None:
+        if attempt == 1:  # a second handle, as the offload job would have
+            table.catalog.load_table(table.name()).append(offload)
+
+    result = compact_partition(table, PARTITION, InProcessEngine(), SORT_COLUMNS, before_commit=concurrent_offload)
+
+    assert result.attempts == 2 and (result.files_before, result.files_after) == (7, 1)
+    assert rows_by_seq(table).equals(expected)
+
+
+def test_compaction_retries_when_a_reoffload_replaces_an_hour_before_commit(
+    make_silver: TableMaker, make_trades: TradeMaker
+) -> None:
+    table = make_silver()
+    next_seq = fragmented(table, make_trades, appends=6)
+    start = dt.datetime(DAY.year, DAY.month, DAY.day, 5, tzinfo=dt.UTC)
+    hour = And(GreaterThanOrEqual("exchange_ts", start.isoformat()),
+               LessThan("exchange_ts", (start + dt.timedelta(hours=1)).isoformat()))
+    replacement = make_trades(80, seq_start=next_seq, hour=5, seed=55)
+    kept = table.scan(row_filter=~hour).to_arrow()
+    expected = pa.concat_tables([kept, replacement]).sort_by("trade_seq")
+
+    def concurrent_reoffload(attempt: int) -> None:
+        if attempt == 1:
+            table.catalog.load_table(table.name()).overwrite(replacement, overwrite_filter=hour)
+
+    result = compact_partition(table, PARTITION, InProcessEngine(), SORT_COLUMNS, before_commit=concurrent_reoffload)
+
+    assert result.attempts == 2 and result.files_after == 1
+    assert rows_by_seq(table).equals(expected)
+
+
+def test_compaction_retries_when_the_catalog_rejects_a_commit_raced_after_the_check(
+    make_silver: TableMaker, make_trades: TradeMaker
+) -> None:
+    table = make_silver()
+    next_seq = fragmented(table, make_trades, appends=6)
+    offload = make_trades(200, seq_start=next_seq, seed=78)
+    expected = pa.concat_tables([rows_by_seq(table), offload]).sort_by("trade_seq")
+
+    def offload_after_check(attempt: int) -> None:
+        if attempt == 1:
+            table.catalog.load_table(table.name()).append(offload)
+
+    result = compact_partition(table, PARTITION, InProcessEngine(), SORT_COLUMNS, after_verify=offload_after_check)
+
+    assert result.attempts == 2 and len(partition_files(table)) == 1
+    assert rows_by_seq(table).equals(expected)
+
+
+def test_compaction_gives_up_after_max_attempts_and_leaves_no_files_behind(
+    make_silver: TableMaker, make_trades: TradeMaker, files_on_disk: Callable[[Table], set[str]]
+) -> None:
+    table = make_silver()
+    next_seq = fragmented(table, make_trades, appends=4)
+    offloads = [make_trades(10, seq_start=next_seq + 10 * i, seed=300 + i) for i in range(2)]
+
+    def offload_every_time(attempt: int) -> None:
+        table.catalog.load_table(table.name()).append(offloads[attempt - 1])
+
+    with pytest.raises(CompactionConflictError, match="changed under every one of 2 compaction attempts"):
+        compact_partition(table, PARTITION, InProcessEngine(), SORT_COLUMNS, max_attempts=2,
+                          before_commit=offload_every_time)
+
+    table.refresh()
+    assert len(partition_files(table)) == 6
+    assert all(s.summary["k2.operation"] is None for s in table.snapshots())
+    data_on_disk = {p for p in files_on_disk(table) if p.endswith(".parquet")}
+    assert data_on_disk == {p.removeprefix("file://") for p in partition_files(table)}
+
+
+# ------------------------------------------------------------------------------------------- Spark
+
+
+@pytest.mark.slow
+def test_spark_engine_gives_identical_content_in_one_sorted_file(
+    make_silver: TableMaker, make_trades: TradeMaker, spark: SparkSession
+) -> None:
+    table = make_silver()
+    fragmented(table, make_trades)
+    before = content_checksum(table)
+
+    result = compact_partition(table, PARTITION, SparkEngine(spark), SORT_COLUMNS)
+
+    assert (result.engine, result.files_before, result.files_after) == ("spark", 22, 1)
+    assert content_checksum(table) == before
+    (path,) = partition_files(table)
+    assert_sorted(path, SORT_COLUMNS)
+    assert table.current_snapshot().summary["k2.engine"] == "spark"  # type: ignore[union-attr]
+
+
+@pytest.mark.slow
+def test_spark_engine_splits_output_near_the_target_size_into_sorted_ranges(
+    make_silver: TableMaker, make_trades: TradeMaker, spark: SparkSession
+) -> None:
+    table = make_silver()
+    fragmented(table, make_trades, appends=12)
+    before = content_checksum(table)
+    total = sum(f["file_size_in_bytes"] for f in table.inspect.files().to_pylist())
+
+    result = compact_partition(table, PARTITION, SparkEngine(spark), SORT_COLUMNS, target_file_bytes=total // 3 + 1)
+
+    assert result.files_after == 3  # ceil(input bytes / target)
+    assert content_checksum(table) == before
+    assert_sorted_ranges(partition_files(table), SORT_COLUMNS)
+
+
+@pytest.mark.slow
+def test_spark_engine_writes_iceberg_field_ids_types_and_nullability(
+    make_silver: TableMaker, make_trades: TradeMaker, spark: SparkSession
+) -> None:
+    table = make_silver()
+    fragmented(table, make_trades, appends=3)
+
+    compact_partition(table, PARTITION, SparkEngine(spark), SORT_COLUMNS)
+
+    (path,) = partition_files(table)
+    written = pq.read_schema(path.removeprefix("file://"))
+    expected = table.schema().as_arrow()
+    for name in expected.names:
+        got, want = written.field(name), expected.field(name)
+        assert got.metadata[b"PARQUET:field_id"] == want.metadata[b"PARQUET:field_id"]
+        assert got.nullable == want.nullable, name
+        assert got.type == want.type or (got.type, want.type) == (pa.string(), pa.large_string()), name
+    staging = Path(path.removeprefix("file://")).parent
+    assert staging.name.startswith("k2-compaction-")
+    assert [p.name for p in staging.iterdir()] == [Path(path).name], "Hadoop side files (.crc, _SUCCESS) remain"
+
+
+@pytest.mark.slow
+def test_spark_engine_reads_renamed_columns_by_field_id(
+    make_silver: TableMaker, make_trades: TradeMaker, spark: SparkSession
+) -> None:
+    table = make_silver()
+    next_seq = fragmented(table, make_trades, appends=3)
+    with table.update_schema() as update:
+        update.rename_column("side", "taker_side")
+    table.append(make_trades(100, seq_start=next_seq, seed=9).rename_columns({"side": "taker_side"})
+                 .cast(table.schema().as_arrow()))
+    before = rows_by_seq(table)
+
+    compact_partition(table, PARTITION, SparkEngine(spark), SORT_COLUMNS)
+
+    assert len(partition_files(table)) == 1
+    assert rows_by_seq(table).equals(before)
+
+
+@pytest.mark.slow
+def test_both_engines_produce_the_same_table_content(
+    make_silver: TableMaker, make_trades: TradeMaker, spark: SparkSession
+) -> None:
+    in_process, with_spark = make_silver("silver_a"), make_silver("silver_b")
+    for table in (in_process, with_spark):
+        next_seq = fragmented(table, make_trades, appends=8)
+        for i in range(3):
+            table.append(make_trades(40, seq_start=next_seq + 40 * i, day=OTHER_DAY, seed=400 + i))
+
+    compact_table(in_process, InProcessEngine(), SORT_COLUMNS)
+    compact_table(with_spark, SparkEngine(spark), SORT_COLUMNS)
+
+    assert content_checksum(in_process) == content_checksum(with_spark)
+    assert rows_by_seq(in_process).equals(rows_by_seq(with_spark))
+    assert partitions_needing_compaction(in_process) == partitions_needing_compaction(with_spark) == []
