@@ -1,0 +1,101 @@
+"""A process killed (SIGKILL) anywhere in an offload leaves the old or the new content; a re-run is exact.
+
+The offload runs in a subprocess that kills itself at a named point (K2_TEST_KILL_AT). Embedded
+ClickHouse serves one process at a time, so this process releases the session store for the
+subprocess and reopens it afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from clickhouse_connect.driver.client import Client
+from pyiceberg.catalog.sql import SqlCatalog
+
+from k2_lakehouse.cold.offload import KILL_ENV, offload_hours
+from k2_lakehouse.cold.tables import cold_table
+from k2_lakehouse.cold.verify import PINNED_ICEBERG, cold_checksum, matches_warm, pinned_snapshot, query_pinned
+from k2_lakehouse.settings import Settings
+from k2_lakehouse.warm.client import close_all, connect
+from k2_lakehouse.warm.seal import HourRange, table_checksum
+from k2_lakehouse_tests.cold.conftest import add_late_kraken_trade, seal_all
+from k2_lakehouse_tests.cold.test_offload import LATE_AT, LATE_HOUR
+
+pytestmark = pytest.mark.slow
+
+OFFLOAD_IN_SUBPROCESS = """
+import sys
+from datetime import datetime
+from k2_lakehouse.cold.catalog import load_catalog
+from k2_lakehouse.cold.offload import offload_hours
+from k2_lakehouse.settings import load_settings
+from k2_lakehouse.warm.client import connect
+from k2_lakehouse.warm.seal import HourRange
+
+settings = load_settings()
+hours = HourRange(datetime.fromisoformat(sys.argv[2]), datetime.fromisoformat(sys.argv[3]))
+offload_hours(connect(settings.clickhouse_url), load_catalog(settings), sys.argv[1], hours, run_id="killed")
+"""
+
+
+def _offload_killed_at(point: str, name: str, hours: HourRange, warm_url: str, settings: Settings,
+                       cwd: Path) -> None:
+    close_all()  # the subprocess needs the embedded store
+    env = {**os.environ, KILL_ENV: point, "K2_CLICKHOUSE_URL": warm_url,
+           "K2_ICEBERG_CATALOG_URI": settings.iceberg_catalog_uri, "K2_ICEBERG_WAREHOUSE": settings.iceberg_warehouse}
+    try:
+        proc = subprocess.run([sys.executable, "-c", OFFLOAD_IN_SUBPROCESS, name, hours.start.isoformat(),
+                               hours.end.isoformat()], env=env, cwd=cwd, capture_output=True, text=True, timeout=180)
+    finally:
+        connect(warm_url)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
+
+
+def _metadata_versions(catalog: SqlCatalog, name: str) -> tuple[int, int]:
+    """(version the catalog points at, newest version on disk)."""
+    table = catalog.load_table(("cold", name))
+    folder = Path(table.metadata_location.removeprefix("file://")).parent
+    newest = max(int(p.name.split("-")[0]) for p in folder.glob("*.metadata.json"))
+    return int(Path(table.metadata_location).name.split("-")[0]), newest
+
+
+@pytest.mark.parametrize(("name", "point"), [
+    ("silver_trades", "after_data_files"),
+    ("silver_trades", "before_commit"),
+    ("silver_trades", "during_commit"),
+    ("silver_trades", "after_commit"),
+    ("gold_ohlcv_1d", "during_commit"),
+    ("raw_trades", "after_commit"),
+])
+def test_a_killed_offload_leaves_old_or_new_content_and_a_rerun_is_exact(
+        name: str, point: str, warm: Client, catalog: SqlCatalog, kraken: HourRange, warm_url: str,
+        cold_settings: Settings, tmp_path: Path) -> None:
+    cold = cold_table(name)
+    offload_hours(warm, catalog, name, kraken)
+    old = cold_checksum(warm, catalog.load_table(cold.identifier), name, kraken)
+    add_late_kraken_trade(warm, LATE_AT)
+    seal_all(warm, LATE_HOUR)
+    new = table_checksum(warm, cold.warm, kraken)
+    assert new != old
+
+    _offload_killed_at(point, name, kraken, warm_url, cold_settings, tmp_path)
+    warm = connect(warm_url)
+    left = cold_checksum(warm, catalog.load_table(cold.identifier), name, kraken)
+    assert left == (new if point == "after_commit" else old)
+    if point == "during_commit":
+        current, newest = _metadata_versions(catalog, name)
+        assert newest > current, "the killed commit left a newer metadata file the catalog never adopted"
+
+    offload_hours(warm, catalog, name, kraken)
+    assert matches_warm(warm, catalog, name, kraken).ok
+    table = catalog.load_table(cold.identifier)
+    key = "exchange, symbol, window_start" if cold.timeframe else (
+        "source_name, source_position, source_element" if name == "raw_trades" else "exchange, trade_id")
+    [(rows, distinct)] = query_pinned(warm, pinned_snapshot(table),
+                                      f"SELECT count(), uniqExact({key}) FROM {PINNED_ICEBERG}", {})
+    assert rows == distinct == new[0], "no duplicates"
