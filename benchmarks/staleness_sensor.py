@@ -57,7 +57,7 @@ def main(runs: int = 5) -> None:
     for name in COLD_TO_WARM:
         for hour in hours:
             instance.report_runless_asset_event(dg.AssetMaterialization(["cold", name], partition=partition_key_of(hour)))
-    sensor = defs.get_sensor_def("cold_staleness_sensor")
+    sensor = defs.resolve_sensor_def("cold_staleness_sensor")
     resources = {"warm": defs.resources["warm"], "cold_store": defs.resources["cold_store"]}
     cursor = json.dumps({"received_after": received.isoformat()})
 

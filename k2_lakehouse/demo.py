@@ -30,7 +30,7 @@ def _run_job(name: str, tags: dict[str, str]) -> tuple[dg.ExecuteInProcessResult
 
     started = time.perf_counter()
     quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-    result = defs.get_job_def(name).execute_in_process(instance=dg.DagsterInstance.get(), tags=tags,
+    result = defs.resolve_job_def(name).execute_in_process(instance=dg.DagsterInstance.get(), tags=tags,
                                                        run_config=quiet, raise_on_error=False)
     return result, time.perf_counter() - started
 

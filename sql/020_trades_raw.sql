@@ -20,7 +20,7 @@ CREATE TABLE IF NOT EXISTS k2.trades_raw
             fromUnixTimestamp64Micro(
                 if((multiIf(
                         source_format = 'binance-ws',
-                            if(JSONHas(payload, 'data'), JSONExtractInt(payload, 'data', 'T'), JSONExtractInt(payload, 'T')),
+                            if(startsWith(payload, '{"stream"'), JSONExtractInt(payload, 'data', 'T'), JSONExtractInt(payload, 'T')),
                         source_format = 'binance-aggtrades-csv', toInt64OrZero(splitByChar(',', payload)[6]),
                         toInt64OrZero(splitByChar(',', payload)[5])) AS binance_time) > 100000000000000,
                    binance_time, binance_time * 1000),

@@ -99,3 +99,27 @@ def test_a_killed_offload_leaves_old_or_new_content_and_a_rerun_is_exact(
     [(rows, distinct)] = query_pinned(warm, pinned_snapshot(table),
                                       f"SELECT count(), uniqExact({key}) FROM {PINNED_ICEBERG}", {})
     assert rows == distinct == new[0], "no duplicates"
+
+
+@pytest.mark.parametrize("point", ["after_data_files", "during_commit"])
+def test_orphan_cleanup_removes_a_killed_offloads_files_and_nothing_else(
+        point: str, warm: Client, catalog: SqlCatalog, kraken: HourRange, warm_url: str, cold_settings: Settings,
+        tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from k2_lakehouse.cold.retention import referenced_files, remove_orphan_files
+
+    offload_hours(warm, catalog, "silver_trades", kraken)
+    table = catalog.load_table(("cold", "silver_trades"))
+    folder = Path(table.location().removeprefix("file://"))
+    before = {p for p in folder.rglob("*") if p.is_file()}
+    _offload_killed_at(point, "silver_trades", kraken, warm_url, cold_settings, tmp_path)
+    debris = {p for p in folder.rglob("*") if p.is_file()} - before
+    assert debris, "the killed offload left files behind"
+    table = catalog.load_table(("cold", "silver_trades"))
+    result = remove_orphan_files(table, older_than=timedelta(0))
+    removed = {Path(p.removeprefix("file://")) for p in result.orphans}
+    assert removed == debris
+    assert all(p.exists() for p in before)
+    assert referenced_files(table)  # the live snapshot's files are all still there to read
+    assert matches_warm(connect(warm_url), catalog, "silver_trades", kraken).ok

@@ -38,7 +38,7 @@ def _defs() -> dg.Definitions:
 
 def _run(instance: dg.DagsterInstance, job: str, tags: dict[str, str] | None = None,
          run_config: dict | None = None) -> dg.ExecuteInProcessResult:
-    return _defs().get_job_def(job).execute_in_process(instance=instance, tags=tags or {}, run_config=run_config,
+    return _defs().resolve_job_def(job).execute_in_process(instance=instance, tags=tags or {}, run_config=run_config,
                                                        raise_on_error=False)
 
 
@@ -104,7 +104,7 @@ def test_nightly_schedules_run_once_a_day_with_a_dated_run_key(name: str, cron: 
 
 def _sensor_tick(instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
     defs = _defs()
-    sensor = defs.get_sensor_def("cold_staleness_sensor")
+    sensor = defs.resolve_sensor_def("cold_staleness_sensor")
     resources = {"warm": defs.resources["warm"], "cold_store": defs.resources["cold_store"]}
     with dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources) as context:
         result = sensor.evaluate_tick(context)

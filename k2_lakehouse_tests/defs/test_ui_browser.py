@@ -46,7 +46,7 @@ def dagster_state(warm: Client, datasets: Path, tmp_path: Path, monkeypatch: pyt
     from k2_lakehouse.definitions import defs
 
     with dg.DagsterInstance.local_temp(str(home)) as instance:
-        result = defs.get_job_def("offload_job").execute_in_process(instance=instance, tags={
+        result = defs.resolve_job_def("offload_job").execute_in_process(instance=instance, tags={
             "dagster/asset_partition_range_start": "2025-11-10-18:00",
             "dagster/asset_partition_range_end": "2025-11-10-19:00"})
         assert result.success

@@ -24,7 +24,7 @@ def instance() -> dg.DagsterInstance:
 def _run_warm_range(instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
     from k2_lakehouse.definitions import defs
 
-    return defs.get_job_def("warm_seal_job").execute_in_process(instance=instance, tags=RANGE_TAGS)
+    return defs.resolve_job_def("warm_seal_job").execute_in_process(instance=instance, tags=RANGE_TAGS)
 
 
 def test_a_partition_range_seals_in_one_run_with_every_check_passing(

@@ -39,3 +39,17 @@ def test_kraken_xbt_is_normalised_to_btc(warm: Client, datasets: Path) -> None:
     ingest_file(warm, datasets / "kraken" / "XBTUSDT-trades-2025-11-10.rest.json")
     assert warm.query("SELECT DISTINCT symbol, exchange_symbol FROM k2.silver_trades").result_rows == [
         ("BTC/USDT", "XBTUSDT")]
+
+
+def test_a_2025_binance_trades_dump_in_microseconds_lands_at_the_right_time(warm: Client, tmp_path: Path) -> None:
+    # Binance's 2025 spot dumps carry a header and microsecond times; older ones milliseconds.
+    path = tmp_path / "BTCUSDT-trades-2025-01-01.csv"
+    path.write_text("id,price,qty,quote_qty,time,is_buyer_maker,is_best_match\n"
+                    "4400000001,93548.01000000,0.00010000,9.35480100,1735689600123456,true,true\n"
+                    "4400000002,93548.02000000,0.00020000,18.70960400,1735689601000001,false,true\n")
+    summary = ingest_file(warm, path)
+    assert (summary.trades, summary.skipped, summary.dlq_total) == (2, 1, 0)
+    rows = warm.query("SELECT trade_id, toString(exchange_ts), toString(side), symbol FROM k2.silver_trades "
+                      "ORDER BY trade_id").result_rows
+    assert rows == [("4400000001", "2025-01-01 00:00:00.123456", "sell", "BTC/USDT"),
+                    ("4400000002", "2025-01-01 00:00:01.000001", "buy", "BTC/USDT")]

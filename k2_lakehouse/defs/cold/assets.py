@@ -62,7 +62,7 @@ def _offload_asset(name: str, warm_name: str) -> dg.AssetsDefinition:
         catalog = cold_store.catalog()
         ensure_cold_tables(catalog)  # all nine: the federated views span every table
         with warm.client() as client:
-            result = offload_hours(client, catalog, name, hours, run_id=context.run_id)
+            result = offload_hours(client, catalog, name, hours, run_id=context.run.run_id)
             refresh_federated_views(client, catalog)
             verdict = matches_warm(client, catalog, name, hours)
             per_hour = [(hour, check.ok, _verdict_metadata(check))

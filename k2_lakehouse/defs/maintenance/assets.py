@@ -123,7 +123,7 @@ def audit(context: dg.AssetExecutionContext, config: MaintenanceConfig, warm: Wa
     with warm.client() as client:
         audited_hours = maintenance.warm_hours(client, hours)
         rows = maintenance.audit(client, catalog, audited_hours)
-        maintenance.record_audit(client, rows, context.run_id)
+        maintenance.record_audit(client, rows, context.run.run_id)
         verified = {h for h in audited_hours if all(r.matches for r in rows if r.hour == h)}
         expiring = hours_expiring_unverified(client, verified)
     mismatches = [r for r in rows if not r.matches]
