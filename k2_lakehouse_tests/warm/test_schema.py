@@ -22,7 +22,7 @@ def test_every_schema_file_holds_exactly_one_statement(warm: Client) -> None:
 
 
 @pytest.mark.parametrize("path", sorted((SQL_DIR / "optional").glob("*.sql")), ids=lambda p: p.name)
-def test_the_optional_kafka_source_ddl_parses(warm: Client, path) -> None:  # noqa: ANN001
+def test_the_optional_kafka_source_ddl_parses(warm: Client, path) -> None:
     # No broker runs here, so only the syntax is checked: formatQuery parses without executing.
     formatted = warm.command("SELECT formatQuery({q:String})", parameters={"q": read_statement(path)})
     assert "k2.trades_kafka" in formatted
