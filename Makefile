@@ -33,8 +33,9 @@ test: venv browser
 lint: venv
 	$(BIN)/ruff check k2_lakehouse k2_lakehouse_tests benchmarks
 
+# dagster dev runs the schedules and sensors too; runs queue one at a time (an embedded store admits one process).
 ui: venv
-	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/python -c 'from k2_lakehouse.cli import ensure_dagster_instance; from k2_lakehouse.settings import load_settings; ensure_dagster_instance(load_settings())'
 	$(BIN)/dagster dev -w workspace.yaml
 
 bench: venv
