@@ -18,7 +18,8 @@ def test_applying_the_schema_twice_changes_nothing(warm: Client) -> None:
 def test_every_schema_file_holds_exactly_one_statement(warm: Client) -> None:
     for path in schema_files():
         # formatQuery parses exactly one statement and refuses a file holding two.
-        warm.command("SELECT formatQuery({q:String})", parameters={"q": read_statement(path)})
+        formatted = warm.command("SELECT formatQuery({q:String})", parameters={"q": read_statement(path)})
+        assert formatted.startswith("CREATE"), f"{path.name} holds no CREATE statement"
 
 
 @pytest.mark.parametrize("path", sorted((SQL_DIR / "optional").glob("*.sql")), ids=lambda p: p.name)
