@@ -11,10 +11,11 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import clickhouse_connect
-from clickhouse_connect.driver.client import Client
+if TYPE_CHECKING:
+    from clickhouse_connect.driver.client import Client
 
 DATABASE = "k2"
 
@@ -46,6 +47,8 @@ def embedded_path(url: str) -> str:
 
 
 def _open(url: str) -> Client:
+    import clickhouse_connect  # deferred: importing it costs a quarter second at definitions load
+
     if is_embedded(url):
         return clickhouse_connect.get_client(dsn=url)
     return clickhouse_connect.get_client(dsn=url, compress=False)

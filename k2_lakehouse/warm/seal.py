@@ -12,8 +12,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-
-from clickhouse_connect.driver.client import Client
+from typing import TYPE_CHECKING
 
 from k2_lakehouse.warm.tables import (
     BRONZE_TRADES,
@@ -25,6 +24,9 @@ from k2_lakehouse.warm.tables import (
     checksum_sql,
     gold_table,
 )
+
+if TYPE_CHECKING:
+    from clickhouse_connect.driver.client import Client
 
 SEAL_SETTINGS = {"log_comment": "k2:seal"}
 

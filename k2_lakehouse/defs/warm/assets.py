@@ -2,9 +2,9 @@
 
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import dagster as dg
-from clickhouse_connect.driver.client import Client
 
 from k2_lakehouse.defs.partitions import hourly_partitions, hours_of
 from k2_lakehouse.defs.resources import WarmStore
@@ -17,6 +17,9 @@ from k2_lakehouse.warm.tables import (
     WarmTable,
     gold_table,
 )
+
+if TYPE_CHECKING:
+    from clickhouse_connect.driver.client import Client
 
 GROUP = "warm"
 OWNERS = ["team:data-platform"]
@@ -37,14 +40,14 @@ def warm_key(table: str) -> dg.AssetKey:
     return dg.AssetKey(["warm", table])
 
 
-def column_schema(client: Client, table: str) -> dg.TableSchema:
+def column_schema(client: "Client", table: str) -> dg.TableSchema:
     rows = client.query(
         "SELECT name, type, comment FROM system.columns WHERE database = 'k2' AND table = {t:String} ORDER BY position",
         parameters={"t": table}).result_rows
     return dg.TableSchema(columns=[dg.TableColumn(name, type_, description=comment or None) for name, type_, comment in rows])
 
 
-def layer_metadata(client: Client, table: WarmTable, result: seal.LayerResult, schema_table: str | None = None,
+def layer_metadata(client: "Client", table: WarmTable, result: seal.LayerResult, schema_table: str | None = None,
                    **extra: object) -> dict[str, object]:
     return {
         "dagster/row_count": result.rows,
