@@ -41,14 +41,10 @@ from pyiceberg.manifest import (
     write_manifest,
     write_manifest_list,
 )
-from pyiceberg.partitioning import PartitionField, PartitionSpec
-from pyiceberg.schema import Schema
 from pyiceberg.table import Table, TableProperties
 from pyiceberg.table.refs import SnapshotRefType
 from pyiceberg.table.snapshots import Operation, Snapshot, Summary
 from pyiceberg.table.update import AddSnapshotUpdate, AssertRefSnapshotId, SetSnapshotRefUpdate
-from pyiceberg.transforms import DayTransform, IdentityTransform
-from pyiceberg.types import DecimalType, LongType, NestedField, StringType, TimestamptzType
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -60,6 +56,7 @@ from k2_lakehouse.cold.compaction import (
     content_checksum,
 )
 from k2_lakehouse.cold.retention import expire_snapshots
+from k2_lakehouse_tests.maintenance.conftest import SILVER_SCHEMA, SILVER_SPEC
 
 DAY = dt.date(2024, 3, 1)
 PARTITION = {"exchange_ts_day": DAY, "exchange": "binance"}
@@ -67,21 +64,8 @@ SORT_COLUMNS = ["symbol", "exchange_ts"]
 COMPACTION_TARGET_ROWS_PER_S = 3_000_000
 EXPIRY_TARGET_S = 10.0
 
-SCHEMA = Schema(
-    NestedField(1, "exchange", StringType(), required=True),
-    NestedField(2, "symbol", StringType(), required=True),
-    NestedField(3, "trade_id", StringType(), required=True),
-    NestedField(4, "trade_seq", LongType(), required=True),
-    NestedField(5, "price", DecimalType(38, 12), required=False),
-    NestedField(6, "quantity", DecimalType(38, 12), required=False),
-    NestedField(7, "side", StringType(), required=False),
-    NestedField(8, "exchange_ts", TimestamptzType(), required=True),
-    NestedField(9, "received_at", TimestamptzType(), required=False),
-)
-SPEC = PartitionSpec(
-    PartitionField(source_id=8, field_id=1000, transform=DayTransform(), name="exchange_ts_day"),
-    PartitionField(source_id=1, field_id=1001, transform=IdentityTransform(), name="exchange"),
-)
+# The silver-shaped table the maintenance tests use.
+SCHEMA, SPEC = SILVER_SCHEMA, SILVER_SPEC
 
 
 def _decimal(unscaled: np.ndarray) -> pa.Array:

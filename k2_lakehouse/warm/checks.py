@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from decimal import Decimal
 
 import polars as pl
@@ -13,7 +12,6 @@ from k2_lakehouse.warm.seal import HourRange, gold_windows_predicate
 from k2_lakehouse.warm.tables import TIMEFRAMES
 
 _SCALE = 10**12
-_EVERY = {"1m": "1m", "5m": "5m", "15m": "15m", "30m": "30m", "1h": "1h", "1d": "1d"}
 _HOURS = "{column} >= {{start:DateTime('UTC')}} AND {column} < {{end:DateTime('UTC')}}"
 
 
@@ -89,7 +87,7 @@ def _silver_frame(client: Client, hours: HourRange) -> pl.DataFrame:
 
 def recompute_candles(silver: pl.DataFrame, timeframe: str) -> pl.DataFrame:
     """Candles from silver trades, computed independently of ClickHouse."""
-    every = _EVERY[timeframe]
+    every = timeframe  # the timeframe names are polars durations: 1m, 5m, 15m, 30m, 1h, 1d
     return (
         silver.sort("exchange_ts", "trade_seq")
         .with_columns(pl.col("exchange_ts").dt.truncate(every).alias("window_start"))
@@ -144,6 +142,3 @@ def gold_equals_recomputation(client: Client, hours: HourRange) -> CheckOutcome:
             problems.append(f"{tf}: {differing} candles differ from the polars recomputation")
     return CheckOutcome(not problems, problems, measured)
 
-
-def next_hour(hours: HourRange) -> HourRange:
-    return HourRange(hours.end, hours.end + timedelta(hours=1))
