@@ -1,12 +1,11 @@
 """The code location: assembles Definitions from k2_lakehouse/defs."""
 
 import dagster as dg
-from dagster_pyspark import LazyPySparkResource
 
 from k2_lakehouse.defs.automation import jobs, schedules, sensors
 from k2_lakehouse.defs.cold.assets import cold_assets
 from k2_lakehouse.defs.maintenance.assets import maintenance_assets
-from k2_lakehouse.defs.resources import cold_store_from_env, spark_config_from_env, warm_store_from_env
+from k2_lakehouse.defs.resources import Spark, cold_store_from_env, spark_config_from_env, warm_store_from_env
 from k2_lakehouse.defs.warm.assets import warm_assets
 
 defs = dg.Definitions(
@@ -17,8 +16,8 @@ defs = dg.Definitions(
     resources={
         "warm": warm_store_from_env(),
         "cold_store": cold_store_from_env(),
-        # Lazy: Spark starts only when the Spark compaction engine is chosen.
-        "spark": LazyPySparkResource(spark_config=spark_config_from_env()),
+        # Lazy: pyspark is imported and Spark started only when the Spark compaction engine is chosen.
+        "spark": Spark(spark_config=spark_config_from_env()),
     },
     # Embedded ClickHouse is one process per store: every step of a run executes in the run's process.
     executor=dg.in_process_executor,

@@ -6,9 +6,10 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
+from pydantic import PrivateAttr
 
 from k2_lakehouse.settings import load_settings
 from k2_lakehouse.warm.client import is_embedded, session
@@ -16,6 +17,7 @@ from k2_lakehouse.warm.client import is_embedded, session
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
     from pyiceberg.catalog.sql import SqlCatalog
+    from pyspark.sql import SparkSession
 
 
 class WarmStore(dg.ConfigurableResource):
@@ -66,6 +68,25 @@ def cold_store_from_env() -> ColdStore:
     uri = dg.EnvVar("K2_ICEBERG_CATALOG_URI") if os.environ.get("K2_ICEBERG_CATALOG_URI") else ""
     warehouse = dg.EnvVar("K2_ICEBERG_WAREHOUSE") if os.environ.get("K2_ICEBERG_WAREHOUSE") else ""
     return ColdStore(catalog_uri=uri, warehouse=warehouse)
+
+
+class Spark(dg.ConfigurableResource):
+    """dagster-pyspark's LazyPySparkResource, imported on first use.
+
+    Importing dagster_pyspark imports pyspark, a third of a second at every definitions load, and only
+    the Spark compaction engine needs it; the session itself starts only when that engine asks for it.
+    """
+
+    spark_config: dict[str, str]
+    _pyspark: Any = PrivateAttr(default=None)
+
+    @property
+    def spark_session(self) -> SparkSession:
+        if self._pyspark is None:
+            from dagster_pyspark import LazyPySparkResource
+
+            self._pyspark = LazyPySparkResource(spark_config=self.spark_config)
+        return self._pyspark.spark_session
 
 
 def spark_config_from_env() -> dict[str, str]:

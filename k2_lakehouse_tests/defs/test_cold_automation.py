@@ -143,8 +143,9 @@ def test_the_audit_job_catches_a_tampered_cold_table(offloaded: dg.ExecuteInProc
     assert recorded == [("silver_trades",)]
 
 
-def test_the_compaction_job_leaves_fewer_files_and_the_same_content(offloaded: dg.ExecuteInProcessResult,
-                                                                   warm: Client, instance: dg.DagsterInstance) -> None:
+@pytest.mark.parametrize("engine", ["in_process", "spark"])
+def test_the_compaction_job_leaves_fewer_files_and_the_same_content(offloaded: dg.ExecuteInProcessResult, warm: Client,
+                                                                   instance: dg.DagsterInstance, engine: str) -> None:
     from k2_lakehouse.cold.verify import matches_warm
     from k2_lakehouse.warm.seal import HourRange
 
@@ -153,7 +154,11 @@ def test_the_compaction_job_leaves_fewer_files_and_the_same_content(offloaded: d
         assert _run(instance, "offload_job", {"dagster/partition": key}).success
     table = _catalog().load_table(("cold", "silver_trades"))
     before = len(table.inspect.files())
-    assert _run(instance, "compaction_job").success
+    engine_config = {"ops": {"maintenance__compaction": {"config": {"engine": engine}}}}
+    result = _run(instance, "compaction_job", run_config=engine_config)
+    assert result.success
+    materialization = result.asset_materializations_for_node("maintenance__compaction")[0]
+    assert materialization.metadata["engine"].value == engine.replace("_", "-")
     after = len(_catalog().load_table(("cold", "silver_trades")).inspect.files())
     assert after < before
     hours = HourRange(datetime(2025, 11, 10, 17, tzinfo=UTC), datetime(2025, 11, 11, 1, tzinfo=UTC))

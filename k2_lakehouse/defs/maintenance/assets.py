@@ -8,13 +8,12 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import dagster as dg
-from dagster_pyspark import LazyPySparkResource
 from pydantic import Field
 
 from k2_lakehouse.cold.names import COLD_TO_WARM
 from k2_lakehouse.defs.cold.assets import cold_key
 from k2_lakehouse.defs.partitions import hourly_partitions
-from k2_lakehouse.defs.resources import ColdStore, WarmStore
+from k2_lakehouse.defs.resources import ColdStore, Spark, WarmStore
 from k2_lakehouse.defs.warm.assets import OWNERS, POOL
 from k2_lakehouse.settings import PARTITIONS_START_FORMAT
 from k2_lakehouse.warm.seal import HourRange
@@ -47,7 +46,7 @@ def requested_hours(config: MaintenanceConfig, tags: dict[str, str]) -> HourRang
     return HourRange(start, end + timedelta(hours=1))
 
 
-def _engine(config: MaintenanceConfig, spark: LazyPySparkResource) -> "CompactionEngine":
+def _engine(config: MaintenanceConfig, spark: Spark) -> "CompactionEngine":
     from k2_lakehouse.cold.compaction import InProcessEngine, SparkEngine
 
     if config.engine == "spark":
@@ -62,7 +61,7 @@ def _engine(config: MaintenanceConfig, spark: LazyPySparkResource) -> "Compactio
           description="Rewrites cold partitions holding several small files into sorted files of the target size, "
                       "in one atomic commit per partition; content is unchanged (checksummed).")
 def compaction(context: dg.AssetExecutionContext, config: MaintenanceConfig, cold_store: ColdStore,
-               spark: LazyPySparkResource) -> dg.MaterializeResult:
+               spark: Spark) -> dg.MaterializeResult:
     from k2_lakehouse.cold import maintenance
     from k2_lakehouse.cold.tables import ensure_cold_tables
 
