@@ -63,15 +63,9 @@ def main() -> None:
         for table in ("trades_raw", "bronze_trades", "silver_trades", "silver_trades_dlq", "trades_skipped",
                       "bench_raw_only", *(f"gold_ohlcv_{tf}" for tf in ("1m", "5m", "15m", "30m", "1h", "1d"))):
             client.command(f"TRUNCATE TABLE k2.{table}")
-        # Baseline: the same reader and insert path into a table with no views.
-        from k2_lakehouse.ingest import load
-
+        # Baseline: the same reader and parallel insert path into a table with no views.
         t = time.perf_counter()
-        from k2_lakehouse.ingest.reader import iter_batches
-
-        for batch in iter_batches(path, "binance-ws", load.DEFAULT_BATCH_ROWS):
-            client.insert_arrow("k2.bench_raw_only", load._arrow_batch(batch, "binance", "binance-ws", str(path),
-                                                                        datetime.now(UTC)))
+        ingest_file(client, path, table="k2.bench_raw_only")
         baseline_s.append(time.perf_counter() - t)
         t = time.perf_counter()
         summary = ingest_file(client, path)

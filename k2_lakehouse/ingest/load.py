@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
 import pyarrow as pa
-from clickhouse_connect.driver.client import Client
 
 from k2_lakehouse.ingest.formats import detect_format, exchange_of
-from k2_lakehouse.ingest.reader import RawBatch, iter_batches
+from k2_lakehouse.ingest.reader import DEFAULT_BATCH_BYTES, read_batches
+from k2_lakehouse.warm.client import PARALLELISM, parallel_clients
 
-DEFAULT_BATCH_ROWS = 200_000
+if TYPE_CHECKING:
+    from clickhouse_connect.driver.client import Client
+
 
 ProgressCallback = Callable[[Path, int], None]
 
@@ -36,24 +41,51 @@ class IngestSummary:
         return sum(self.dlq.values())
 
 
-def _arrow_batch(batch: RawBatch, exchange: str, source_format: str, source_name: str,
-                 received_at: datetime) -> pa.Table:
-    n = len(batch)
-    return pa.table({
-        "exchange": pa.array([exchange] * n, pa.string()),
-        "source_format": pa.array([source_format] * n, pa.string()),
-        "source_name": pa.array([source_name] * n, pa.string()),
-        "source_position": pa.array(batch.source_position, pa.uint64()),
-        "source_element": pa.array(batch.source_element, pa.uint32()),
-        "source_symbol": pa.array(batch.source_symbol, pa.string()),
-        "payload": pa.array(batch.payload, pa.string()),
-        "received_at": pa.array([received_at] * n, pa.timestamp("us", tz="UTC")),
-    })
+def _constant(value: object, n: int, arrow_type: pa.DataType) -> pa.Array:
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([value], arrow_type)).cast(arrow_type)
+
+
+def raw_table(batch: pa.Table, exchange: str, source_format: str, source_name: str, received_at: datetime) -> pa.Table:
+    """A reader batch with the columns every row of one ingest shares, ready for trades_raw."""
+    n = batch.num_rows
+    return batch.append_column("exchange", _constant(exchange, n, pa.string())) \
+        .append_column("source_format", _constant(source_format, n, pa.string())) \
+        .append_column("source_name", _constant(source_name, n, pa.string())) \
+        .append_column("received_at", _constant(received_at, n, pa.timestamp("us", tz="UTC")))
+
+
+def insert_in_parallel(client: Client, table: str, batches: Iterator[pa.Table], inserters: int,
+                       on_inserted: Callable[[int], None]) -> None:
+    """Insert `batches` into `table` through `inserters` clients at once, one batch each in flight.
+
+    The next batch is read while the others insert. Order does not matter: every row carries its own
+    position. The first failed insert is raised once the running ones finish; batches already inserted
+    stay, and a re-run deduplicates them downstream.
+    """
+    with parallel_clients(client, inserters) as clients, ThreadPoolExecutor(len(clients)) as pool:
+        idle = list(clients)
+        running: dict[Future[object], tuple[Client, int]] = {}
+
+        def collect(return_when: str) -> None:
+            done, _ = wait(running, return_when=return_when)
+            for future in done:
+                handle, rows = running.pop(future)
+                idle.append(handle)
+                future.result()
+                on_inserted(rows)
+
+        for batch in batches:
+            if not idle:
+                collect(FIRST_COMPLETED)
+            handle = idle.pop()
+            running[pool.submit(handle.insert_arrow, table, batch)] = (handle, batch.num_rows)
+        collect(ALL_COMPLETED)
 
 
 def ingest_file(client: Client, path: Path, source_format: str | None = None, symbol: str | None = None,
-                batch_rows: int = DEFAULT_BATCH_ROWS, progress: ProgressCallback | None = None,
-                received_at: datetime | None = None, table: str = "k2.trades_raw") -> IngestSummary:
+                batch_bytes: int = DEFAULT_BATCH_BYTES, progress: ProgressCallback | None = None,
+                received_at: datetime | None = None, table: str = "k2.trades_raw",
+                inserters: int = PARALLELISM) -> IngestSummary:
     """Insert every message of `path` into `table` (trades_raw) and count what became of them."""
     started = datetime.now(UTC)
     source_format = source_format or detect_format(path)
@@ -61,11 +93,15 @@ def ingest_file(client: Client, path: Path, source_format: str | None = None, sy
     source_name = str(path.resolve())
     received = received_at or started
     summary = IngestSummary(path=source_name, source_format=source_format)
-    for batch in iter_batches(path, source_format, batch_rows, symbol):
-        client.insert_arrow(table, _arrow_batch(batch, exchange, source_format, source_name, received))
-        summary.messages += len(batch)
+
+    def on_inserted(rows: int) -> None:
+        summary.messages += rows
         if progress is not None:
             progress(path, summary.messages)
+
+    batches = (raw_table(batch, exchange, source_format, source_name, received)
+               for batch in read_batches(path, source_format, batch_bytes, symbol))
+    insert_in_parallel(client, table, batches, inserters, on_inserted)
     if table == "k2.trades_raw":
         _count_outcomes(client, summary, received)
     summary.seconds = (datetime.now(UTC) - started).total_seconds()

@@ -7,9 +7,11 @@ so callers can wait, skip or fail with a message instead of crashing.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -18,6 +20,9 @@ if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
 
 DATABASE = "k2"
+
+# One insert's or one INSERT SELECT's view chain runs on one core: this many handles keep the cores busy.
+PARALLELISM = max(1, min(os.cpu_count() or 1, 4))
 
 _BUSY_MARKERS = ("Cannot lock file", "Error initializing EmbeddedServer", "already initialized with path")
 
@@ -112,3 +117,41 @@ def session(url: str, busy_timeout_s: float = 10.0) -> Iterator[Client]:
             with _lock:
                 if _clients.get(url) is client:
                     _clients.pop(url).close()
+
+
+@contextmanager
+def parallel_clients(client: Client, count: int) -> Iterator[list[Client]]:
+    """`client` and `count - 1` more handles to the same store, for work that runs in parallel threads.
+
+    A client runs one call at a time, so parallel inserts need handles of their own; chdb serves any
+    number of them to the one engine a process hosts. The extra handles are closed on exit. A client
+    not opened through `connect` has no known URL to open siblings from: it then works alone.
+    """
+    with _lock:
+        url = next((u for u, c in _clients.items() if c is client), None)
+    extra = [_open(url) for _ in range(count - 1)] if url is not None else []
+    try:
+        yield [client, *extra]
+    finally:
+        for handle in extra:
+            handle.close()
+
+
+def run_in_parallel(client: Client, commands: Sequence[str], parameters: dict[str, object] | None = None,
+                    settings: dict[str, object] | None = None, workers: int = PARALLELISM) -> None:
+    """Run `commands` on up to `workers` handles at once; each handle runs its share in order."""
+    if len(commands) == 1 or workers == 1:
+        _run_all(client, commands, parameters, settings)
+        return
+    with parallel_clients(client, min(workers, len(commands))) as clients, ThreadPoolExecutor(len(clients)) as pool:
+        shares = [commands[i::len(clients)] for i in range(len(clients))]
+        futures = [pool.submit(_run_all, handle, share, parameters, settings)
+                   for handle, share in zip(clients, shares, strict=True)]
+        for future in futures:
+            future.result()
+
+
+def _run_all(client: Client, commands: Sequence[str], parameters: dict[str, object] | None,
+             settings: dict[str, object] | None) -> None:
+    for command in commands:
+        client.command(command, parameters=parameters, settings=settings)

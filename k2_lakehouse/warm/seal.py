@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from k2_lakehouse.warm.client import PARALLELISM, run_in_parallel
 from k2_lakehouse.warm.tables import (
     BRONZE_TRADES,
     GOLD_TABLES,
@@ -92,18 +93,25 @@ def _measure(client: Client, table: WarmTable, hours: HourRange, started: float,
     return LayerResult(table.name, rows, checksum, time.perf_counter() - started, dict(extra))
 
 
+def _sharded(statement: str, key: str) -> list[str]:
+    """`statement` (ending in a WHERE clause) split into PARALLELISM disjoint shards by a hash of `key`.
+
+    The shards run at once, each on its own handle, because one INSERT SELECT's view chain uses one core.
+    `key` holds the sorting key's identity columns, so all the versions of a row fall in the same shard.
+    """
+    return [f"{statement} AND cityHash64({key}) % {PARALLELISM} = {shard}" for shard in range(PARALLELISM)]
+
+
 def seal_bronze(client: Client, hours: HourRange) -> LayerResult:
     """Re-parse the raw hours into bronze, the parse-stage DLQ and the skipped-message log."""
     started = time.perf_counter()
     p = hours.parameters
-    for table, extra in (("bronze_trades", ""), ("trades_skipped", ""), ("silver_trades_dlq", " AND stage = 'parse'")):
-        client.command(f"DELETE FROM k2.{table} WHERE {_where_hours('event_hour')}{extra}", parameters=p)
-    client.command(
+    run_in_parallel(client, [f"DELETE FROM k2.{table} WHERE {_where_hours('event_hour')}{extra}" for table, extra in (
+        ("bronze_trades", ""), ("trades_skipped", ""), ("silver_trades_dlq", " AND stage = 'parse'"))], p)
+    run_in_parallel(client, _sharded(
         "INSERT INTO k2.trades_raw_intake SELECT exchange, source_format, source_name, source_partition, "
         "source_position, source_element, source_symbol, payload, received_at, message_ts, event_hour "
-        f"FROM k2.trades_raw WHERE {_where_hours('event_hour')}",
-        parameters=p, settings=SEAL_SETTINGS,
-    )
+        f"FROM k2.trades_raw WHERE {_where_hours('event_hour')}", "source_name, source_position"), p, SEAL_SETTINGS)
     skipped = int(client.command(f"SELECT count() FROM k2.trades_skipped WHERE {_where_hours('event_hour')}",
                                  parameters=p))
     return _measure(client, BRONZE_TRADES, hours, started, skipped=skipped)
@@ -113,13 +121,12 @@ def seal_silver(client: Client, hours: HourRange) -> LayerResult:
     """Re-validate the deduplicated bronze hours into silver and the validation-stage DLQ."""
     started = time.perf_counter()
     p = hours.parameters
-    client.command(f"DELETE FROM k2.silver_trades WHERE {_where_hours('exchange_ts')}", parameters=p)
-    client.command(f"DELETE FROM k2.silver_trades_dlq WHERE {_where_hours('event_hour')} AND stage = 'validate'",
-                   parameters=p)
-    client.command(
+    run_in_parallel(client, [f"DELETE FROM k2.silver_trades WHERE {_where_hours('exchange_ts')}",
+                             f"DELETE FROM k2.silver_trades_dlq WHERE {_where_hours('event_hour')} AND stage = 'validate'"],
+                    p)
+    run_in_parallel(client, _sharded(
         f"INSERT INTO k2.bronze_intake SELECT * FROM k2.bronze_trades FINAL WHERE {_where_hours('event_hour')}",
-        parameters=p, settings=SEAL_SETTINGS,
-    )
+        "exchange_symbol, trade_id"), p, SEAL_SETTINGS)
     dlq = dict(client.query(
         f"SELECT toString(reason), count() FROM k2.silver_trades_dlq WHERE {_where_hours('event_hour')} "
         "GROUP BY reason ORDER BY reason", parameters=p).result_rows)
@@ -133,12 +140,11 @@ def seal_gold(client: Client, hours: HourRange) -> list[LayerResult]:
     """
     started = time.perf_counter()
     p = hours.parameters
-    for table in GOLD_TABLES:
-        client.command(f"DELETE FROM {table.qualified} WHERE {_where_hours('event_hour')}", parameters=p)
-    client.command(
+    run_in_parallel(client, [f"DELETE FROM {table.qualified} WHERE {_where_hours('event_hour')}" for table in GOLD_TABLES],
+                    p)
+    run_in_parallel(client, _sharded(
         f"INSERT INTO k2.silver_intake SELECT * FROM k2.silver_trades FINAL WHERE {_where_hours('exchange_ts')}",
-        parameters=p, settings=SEAL_SETTINGS,
-    )
+        "symbol, trade_id"), p, SEAL_SETTINGS)
     return [_measure(client, gold_table(tf), hours, started) for tf in TIMEFRAMES]
 
 

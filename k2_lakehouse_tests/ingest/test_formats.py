@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from k2_lakehouse.ingest.formats import FormatError, detect_format
-from k2_lakehouse.ingest.reader import iter_rows
+from k2_lakehouse.ingest.reader import read_batches, read_rows
 
 SAMPLES = {
     "kraken/XBTUSDT-trades-2025-11-10.rest.json": "kraken-rest",
@@ -45,13 +45,13 @@ def test_refuses_a_file_mixing_binance_and_kraken_messages(tmp_path: Path) -> No
 
 
 def test_kraken_rest_trades_keep_the_exchanges_digits_verbatim(datasets: Path) -> None:
-    rows = list(iter_rows(datasets / "kraken" / "XBTUSDT-trades-2025-11-10.rest.json", "kraken-rest"))
+    rows = read_rows(datasets / "kraken" / "XBTUSDT-trades-2025-11-10.rest.json", "kraken-rest")
     assert len(rows) == 1000
     assert rows[0] == (1, 0, "XBTUSDT", '["105433.60000","0.00027625",1762795433.9717445,"b","l","",10218208]')
 
 
 def test_kraken_ws_messages_are_stored_once_per_trade_they_carry(datasets: Path) -> None:
-    rows = list(iter_rows(datasets / "kraken" / "ws-v1-2021-04-17.jsonl", "kraken-ws"))
+    rows = read_rows(datasets / "kraken" / "ws-v1-2021-04-17.jsonl", "kraken-ws")
     multi = [r for r in rows if r[1] == 1]
     assert multi, "the sample has a message with two trades"
     assert all(any(o[0] == r[0] and o[1] == 0 for o in rows) for r in multi)
@@ -60,4 +60,26 @@ def test_kraken_ws_messages_are_stored_once_per_trade_they_carry(datasets: Path)
 def test_identical_kraken_csv_lines_get_distinct_ordinals(tmp_path: Path) -> None:
     path = tmp_path / "BCHEUR-2023-01-01.csv"
     path.write_text("1672531436,90.54,1.1\n1672531436,90.54,1.1\n")
-    assert [r[1] for r in iter_rows(path, "kraken-csv")] == [0, 1]
+    assert [r[1] for r in read_rows(path, "kraken-csv")] == [0, 1]
+
+
+def test_lines_keep_their_file_line_numbers_past_blank_lines_and_crlf(tmp_path: Path) -> None:
+    path = tmp_path / "BTCUSDT-aggTrades-2025-01-01.csv"
+    path.write_bytes(b"1,2\r\n\r\n  \n3,4\n5,6")
+    assert read_rows(path, "binance-aggtrades-csv") == [(1, 0, "BTCUSDT", "1,2"), (4, 0, "BTCUSDT", "3,4"),
+                                                        (5, 0, "BTCUSDT", "5,6")]
+
+
+def test_a_line_that_is_not_utf8_is_kept_byte_for_byte(tmp_path: Path) -> None:
+    path = tmp_path / "BTCUSDT-aggTrades-2025-01-01.csv"
+    path.write_bytes(b"1,2\n\xff\xfe,3\n")
+    payloads = [p for batch in read_batches(path, "binance-aggtrades-csv") for p in batch["payload"].to_pylist()]
+    assert payloads == [b"1,2", b"\xff\xfe,3"]
+
+
+def test_small_batches_give_the_same_rows_as_one_batch(datasets: Path) -> None:
+    path = datasets / "kraken" / "ws-v1-2021-04-17.jsonl"
+    whole = [row for batch in read_batches(path, "kraken-ws") for row in zip(*batch.to_pydict().values(), strict=True)]
+    small = list(read_batches(path, "kraken-ws", batch_bytes=200))
+    assert len(small) > 1
+    assert [row for batch in small for row in zip(*batch.to_pydict().values(), strict=True)] == whole
