@@ -7,13 +7,17 @@ import itertools
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from pyiceberg.expressions import And, GreaterThanOrEqual, LessThan
+from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
 from pyspark.sql import SparkSession
 
+from k2_lakehouse.cold import compaction
 from k2_lakehouse.cold.compaction import (
     CompactionConflictError,
     InProcessEngine,
@@ -22,6 +26,7 @@ from k2_lakehouse.cold.compaction import (
     compact_table,
     content_checksum,
     partitions_needing_compaction,
+    sort_frame,
 )
 from k2_lakehouse_tests.maintenance.conftest import DAY, SORT_COLUMNS, TableMaker, TradeMaker
 
@@ -222,6 +227,88 @@ def test_compaction_after_a_column_rename_keeps_every_value(make_silver: TableMa
     assert rows_by_seq(table).equals(before)
 
 
+def test_compaction_snapshot_equals_the_one_pyiceberg_overwrite_writes(
+    make_silver: TableMaker, make_trades: TradeMaker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same summary, manifests and entries as pyiceberg's own overwrite producer, including a manifest that
+    also lists a file of another partition (it must be rewritten with that file as an existing entry)."""
+    own, reference = make_silver("silver_own"), make_silver("silver_reference")
+    for table in (own, reference):
+        next_seq = fragmented(table, make_trades, appends=4)
+        table.append(pa.concat_tables([make_trades(60, seq_start=next_seq, seed=40),
+                                       make_trades(60, seq_start=next_seq + 60, exchange="kraken", seed=41)]))
+
+    compact_partition(own, PARTITION, InProcessEngine(), SORT_COLUMNS)
+
+    def pyiceberg_overwrite(table: Table, ref: object, old_files: list[DataFile], new_files: list[DataFile],
+                            properties: dict[str, str], name_mapping: bool, cache: object) -> int:
+        with table.transaction() as tx, tx.update_snapshot(snapshot_properties=properties).overwrite() as overwrite:
+            for data_file in old_files:
+                overwrite.delete_data_file(data_file)
+            for data_file in new_files:
+                overwrite.append_data_file(data_file)
+        return overwrite.snapshot_id
+
+    monkeypatch.setattr(compaction, "_commit_overwrite_snapshot", pyiceberg_overwrite)
+    compact_partition(reference, PARTITION, InProcessEngine(), SORT_COLUMNS)
+
+    def described(table: Table) -> tuple[object, ...]:
+        snapshot = table.current_snapshot()
+        assert snapshot is not None
+        entries = sorted((e["status"], e["data_file"]["partition"]["exchange"], e["data_file"]["record_count"])
+                         for e in table.inspect.entries().to_pylist())
+        manifests = [(m["added_data_files_count"], m["existing_data_files_count"], m["deleted_data_files_count"])
+                     for m in table.inspect.manifests().to_pylist()]
+        summary = {k: v for k, v in snapshot.summary.additional_properties.items() if "size" not in k}
+        return snapshot.summary.operation, summary, entries, manifests, table.last_sequence_number
+
+    assert described(own) == described(reference)
+    assert described(own)[2].count((0, "kraken", 60)) == 1  # status 0: the other partition's file, kept as existing
+    assert rows_by_seq(own).equals(rows_by_seq(reference))
+
+
+def test_compaction_of_a_format_v1_table_keeps_the_content(make_silver: TableMaker, make_trades: TradeMaker) -> None:
+    table = make_silver(properties={"format-version": "1"})
+    fragmented(table, make_trades, appends=4)
+    before = content_checksum(table)
+
+    result = compact_partition(table, PARTITION, InProcessEngine(), SORT_COLUMNS)
+
+    assert (result.files_before, result.files_after) == (4, 1)
+    assert content_checksum(table) == before
+
+
+@pytest.mark.parametrize("sort_columns", [
+    ["exchange", "symbol", "exchange_ts", "trade_id"],  # silver's order, every column packed
+    ["symbol", "exchange_ts", "price"],  # ties of the packed prefix broken by an unpackable float
+    ["symbol", "bucket", "wide", "trade_id"],  # ... by a range too wide to pack, then a string
+    ["big", "symbol"],  # unsigned values above 2**63
+    ["wide", "symbol"],  # nothing packable first: polars' own multi-column sort
+])
+def test_sort_frame_orders_rows_as_dataframe_sort(sort_columns: list[str]) -> None:
+    rng = np.random.default_rng(3)
+    n = 5_000
+
+    def with_nulls(values: pl.Series) -> pl.Series:
+        return pl.select(pl.when(pl.lit(pl.Series(rng.random(n) < 0.1))).then(None).otherwise(values)).to_series()
+
+    frame = pl.DataFrame({
+        "exchange": rng.choice(np.array(["kraken", "binance"]), n),
+        "symbol": with_nulls(pl.Series(rng.choice(np.array(["b", "a", "\u00e4", "B", ""]), n))),
+        "exchange_ts": pl.Series(rng.integers(0, 40, n) * 1_000 + 1_700_000_000_000_000).cast(pl.Datetime("us", "UTC")),
+        "trade_id": with_nulls(pl.Series([str(v) for v in rng.integers(0, 3 * n, n)])),
+        "bucket": with_nulls(pl.Series(rng.integers(-3, 3, n))),
+        "big": pl.Series(rng.integers(0, 50, n).astype(np.uint64) + np.uint64(2**63), dtype=pl.UInt64),
+        "wide": pl.Series(rng.choice(np.array([-(2**62), 0, 2**62]), n)),
+        "price": with_nulls(pl.Series(rng.integers(0, 5, n) / 4)),
+    })
+
+    got = sort_frame(frame, sort_columns)
+
+    assert got.select(sort_columns).equals(frame.sort(sort_columns).select(sort_columns))
+    assert got.sort(frame.columns).equals(frame.sort(frame.columns))  # the same rows, whole
+
+
 # ------------------------------------------------------------------------------------------- races
 
 
@@ -281,6 +368,27 @@ def test_compaction_retries_when_the_catalog_rejects_a_commit_raced_after_the_ch
 
     assert result.attempts == 2 and len(partition_files(table)) == 1
     assert rows_by_seq(table).equals(expected)
+
+
+def test_compaction_commits_on_top_of_a_snapshot_that_left_the_partition_alone(
+    make_silver: TableMaker, make_trades: TradeMaker
+) -> None:
+    table = make_silver()
+    next_seq = fragmented(table, make_trades, appends=5)
+    other_day = make_trades(50, seq_start=next_seq, day=OTHER_DAY, seed=90)
+    expected = pa.concat_tables([rows_by_seq(table), other_day]).sort_by("trade_seq")
+
+    def offload_other_day(attempt: int) -> None:
+        table.catalog.load_table(table.name()).append(other_day)
+
+    result = compact_partition(table, PARTITION, InProcessEngine(), SORT_COLUMNS, after_verify=offload_other_day)
+
+    assert result.attempts == 1 and (result.files_before, result.files_after) == (5, 1)
+    assert len(partition_files(table)) == 1 and len(partition_files(table, OTHER_DAY)) == 1
+    assert rows_by_seq(table).equals(expected)
+    snapshot = table.current_snapshot()
+    assert snapshot is not None and snapshot.snapshot_id == result.snapshot_id
+    assert snapshot.summary["k2.operation"] == "compaction"
 
 
 def test_compaction_gives_up_after_max_attempts_and_leaves_no_files_behind(
