@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from clickhouse_connect.driver.client import Client
 
 from k2_lakehouse.ingest.load import ingest_file
@@ -141,3 +143,24 @@ def test_gold_checks_pass_for_the_last_hour_of_a_day_with_trades_the_next_day(wa
     _seal(warm, HourRange(midnight - timedelta(hours=1), midnight + timedelta(hours=1)))
     assert ohlcv_sanity(warm, last_hour).passed
     assert gold_equals_recomputation(warm, last_hour).passed
+
+
+@pytest.mark.parametrize(("price", "reason"), [
+    ("1.000000000000000000", ""),  # zeros past the 12th fraction digit carry no value
+    ("0001.5", ""),
+    ("99999999999999999999999999.999999999999", ""),  # 26 + 12 digits: the most Decimal(38, 12) holds
+    ("5.", "wrong_type"),
+    ("1e5", "wrong_type"),
+    (" 1.5", "wrong_type"),
+    ("123456789012345678901234567", "too_many_digits"),
+    ("0.0000000000001", "too_many_digits"),
+])
+def test_prices_are_decimals_that_fit_exactly_or_are_rejected_with_the_rule_they_break(
+        warm: Client, tmp_path: Path, price: str, reason: str) -> None:
+    ingest_file(warm, _write(tmp_path, [_agg(1, p=price)]))
+    silver = [Decimal(p) for (p,) in warm.query("SELECT toString(price) FROM k2.silver_trades").result_rows]
+    dlq = [r for (r,) in warm.query("SELECT toString(reason) FROM k2.silver_trades_dlq").result_rows]
+    if reason:
+        assert (silver, dlq) == ([], [reason])
+    else:
+        assert (silver, dlq) == ([Decimal(price)], [])
