@@ -31,6 +31,7 @@ Nothing is ever committed from a stale read, so rows are neither lost nor duplic
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import math
 import time
@@ -243,6 +244,11 @@ def _to_frame(data: pa.Table) -> pl.DataFrame:
     return frame
 
 
+def _has_field_ids(io: FileIO, path: str) -> bool:
+    with io.new_input(path).open() as stream:
+        return all(field.metadata and b"PARQUET:field_id" in field.metadata for field in pq.read_schema(stream))
+
+
 def _files_carry_schema(paths: list[str], schema: Schema) -> bool:
     """True if every file's Parquet schema is exactly the table schema (ids, names, types, required)."""
     wanted = [(f.field_id, f.name, f.field_type, f.required) for f in schema.fields]
@@ -312,7 +318,8 @@ class SparkEngine:
     writes indistinguishable from pyiceberg's, each column is written with its Iceberg field id
     (``parquet.field.id`` metadata), the Iceberg type (decimal(p,s), timestamp as INT64 micros adjusted to
     UTC, string, long...) and its nullability (required columns are written as required). Input files are
-    read by field id too (``spark.sql.parquet.fieldId.read.enabled``) so renamed columns resolve correctly.
+    read by field id too (``spark.sql.parquet.fieldId.read.enabled``) so renamed columns resolve correctly;
+    files without ids (the offload's, written by ClickHouse) are read by name, as Iceberg's name mapping does.
 
     Output goes to ``<table>/data/<partition path>/k2-compaction-<uuid>/`` and is registered in place.
     Only filesystems that both Spark and the table's FileIO reach under the same URI work (local ``file:``,
@@ -333,12 +340,14 @@ class SparkEngine:
 
         schema = table.schema()
         _require_no_nulls_in_required_columns(schema, files)
-        read_schema = StructType(
+        by_id = StructType(
             [
                 StructField(f.name, _spark_type(f.name, f.field_type), True, {"parquet.field.id": f.field_id})
                 for f in schema.fields
             ]
         )
+        by_name = StructType([StructField(f.name, _spark_type(f.name, f.field_type), True) for f in schema.fields])
+        with_ids = list(ExecutorFactory.get_or_create().map(lambda f: _has_field_ids(table.io, f.file_path), files))
         columns: list[Column] = []
         for f in schema.fields:
             spark_type = _spark_type(f.name, f.field_type)
@@ -359,7 +368,17 @@ class SparkEngine:
             "spark.sql.parquet.writeLegacyFormat": "false",
         }
         with _spark_conf(self.spark, settings):
-            df = self.spark.read.schema(read_schema).parquet(*[f.file_path for f in files]).select(*columns)
+            # Files written by ClickHouse (the offload) carry no field ids: Spark reads those by name, as
+            # Iceberg's name mapping would; files with ids are read by id.
+            parts = [
+                self.spark.read.schema(read_schema).parquet(*paths)
+                for read_schema, paths in (
+                    (by_id, [f.file_path for f, ids in zip(files, with_ids, strict=True) if ids]),
+                    (by_name, [f.file_path for f, ids in zip(files, with_ids, strict=True) if not ids]),
+                )
+                if paths
+            ]
+            df = functools.reduce(lambda a, b: a.unionByName(b), parts).select(*columns)
             if sort_columns and n_files > 1:  # non-overlapping, individually sorted files
                 df = df.repartitionByRange(n_files, *sort_columns).sortWithinPartitions(*sort_columns)
             else:  # one file: skip range partitioning, whose sampling job reads every input file once more

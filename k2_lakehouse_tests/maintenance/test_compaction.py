@@ -432,6 +432,25 @@ def test_spark_engine_gives_identical_content_in_one_sorted_file(
     assert table.current_snapshot().summary["k2.engine"] == "spark"  # type: ignore[union-attr]
 
 
+def test_spark_engine_reads_files_without_field_ids_by_name(
+    make_silver: TableMaker, make_trades: TradeMaker, spark: SparkSession, tmp_path: Path
+) -> None:
+    table = make_silver()
+    next_seq = fragmented(table, make_trades, appends=3)
+    # As the offload's ClickHouse writes them: the table's columns by name, no Parquet field ids.
+    for i in range(2):
+        path = tmp_path / f"clickhouse-{i}.parquet"
+        rows = make_trades(300, seq_start=next_seq + 300 * i, seed=50 + i)
+        pq.write_table(rows.cast(pa.schema([pa.field(f.name, f.type, f.nullable) for f in rows.schema])), path)
+        table.add_files([f"file://{path}"])
+    before = content_checksum(table)
+
+    result = compact_partition(table, PARTITION, SparkEngine(spark), SORT_COLUMNS)
+
+    assert (result.files_before, result.files_after) == (5, 1)
+    assert content_checksum(table) == before
+
+
 @pytest.mark.slow
 def test_spark_engine_splits_output_near_the_target_size_into_sorted_ranges(
     make_silver: TableMaker, make_trades: TradeMaker, spark: SparkSession
