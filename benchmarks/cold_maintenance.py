@@ -153,7 +153,7 @@ def compaction_runs(
             raise SystemExit(f"{result.engine} run {i + 1}: content checksum changed; the benchmark is void")
         results.append(Run(rows=result.rows, seconds=seconds, cpu_seconds=cpu_seconds,
                            files_before=result.files_before, files_after=result.files_after))
-        print(f"  {result.engine} run {i + 1}: {result.rows:,} rows in {seconds:.2f} s ({cpu_seconds:.2f} CPU-s, "
+        print(f"  {result.engine} run {i + 1}: {result.rows:,} rows in {seconds:.2f} s ({cpu_seconds:.2f} CPU-s in this process, "
               f"{result.rows / seconds:,.0f} rows/s), {result.files_before} -> {result.files_after} files, "
               f"load average {os.getloadavg()[0]:.1f}", flush=True)
         shutil.rmtree(Path(table.location().removeprefix("file://")).parents[2], ignore_errors=True)
