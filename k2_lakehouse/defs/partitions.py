@@ -1,7 +1,7 @@
 """The one hourly partitioning every warm and cold asset shares."""
 
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import dagster as dg
 
@@ -23,11 +23,6 @@ def hours_of(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) 
 
 def partition_key_of(hour: datetime) -> str:
     return hour.strftime(PARTITIONS_START_FORMAT)
-
-
-def each_hour(hours: HourRange) -> list[HourRange]:
-    count = int((hours.end - hours.start).total_seconds() // 3600)
-    return [HourRange(hours.start + timedelta(hours=i), hours.start + timedelta(hours=i + 1)) for i in range(count)]
 
 
 def covers_several_partitions(context: dg.AssetExecutionContext) -> bool:

@@ -15,6 +15,7 @@ import pyarrow as pa
 from k2_lakehouse.ingest.formats import detect_format, exchange_of
 from k2_lakehouse.ingest.reader import DEFAULT_BATCH_BYTES, read_batches
 from k2_lakehouse.warm.client import PARALLELISM, parallel_clients
+from k2_lakehouse.warm.seal import INSERT_SETTINGS
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
@@ -78,7 +79,7 @@ def insert_in_parallel(client: Client, table: str, batches: Iterator[pa.Table], 
             if not idle:
                 collect(FIRST_COMPLETED)
             handle = idle.pop()
-            running[pool.submit(handle.insert_arrow, table, batch)] = (handle, batch.num_rows)
+            running[pool.submit(handle.insert_arrow, table, batch, settings=INSERT_SETTINGS)] = (handle, batch.num_rows)
         collect(ALL_COMPLETED)
 
 

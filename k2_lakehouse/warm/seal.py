@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from k2_lakehouse.warm.client import PARALLELISM, run_in_parallel
@@ -29,7 +29,17 @@ from k2_lakehouse.warm.tables import (
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
 
-SEAL_SETTINGS = {"log_comment": "k2:seal"}
+# Every insert into the warm tables, live or replayed, carries these.
+INSERT_SETTINGS = {
+    # A historical file can span months: its batches may touch more than the default 100 daily partitions.
+    "max_partitions_per_insert_block": 0,
+}
+SEAL_SETTINGS = {
+    **INSERT_SETTINGS,
+    "log_comment": "k2:seal",
+    # Rows with one sorting key always share a partition in every warm table, so FINAL may work per partition.
+    "do_not_merge_across_partitions_select_final": 1,
+}
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,11 @@ class HourRange:
     @property
     def parameters(self) -> dict[str, datetime]:
         return {"start": self.start, "end": self.end}
+
+    def each_hour(self) -> list[HourRange]:
+        """The range as one-hour ranges (its bounds are whole hours, as partitions are)."""
+        count = int((self.end - self.start).total_seconds() // 3600)
+        return [HourRange(self.start + timedelta(hours=i), self.start + timedelta(hours=i + 1)) for i in range(count)]
 
 
 @dataclass

@@ -53,3 +53,13 @@ def test_a_2025_binance_trades_dump_in_microseconds_lands_at_the_right_time(warm
                       "ORDER BY trade_id").result_rows
     assert rows == [("4400000001", "2025-01-01 00:00:00.123456", "sell", "BTC/USDT"),
                     ("4400000002", "2025-01-01 00:00:01.000001", "buy", "BTC/USDT")]
+
+
+def test_a_file_spanning_months_of_hours_ingests_whole(warm: Client, tmp_path: Path) -> None:
+    # One batch touching 125 daily partitions, more than ClickHouse's default per-insert limit of 100.
+    start = 1_735_689_600  # 2025-01-01 00:00 UTC
+    path = tmp_path / "XBTUSD-2025-01.csv"
+    path.write_text("".join(f"{start + hour * 3600 + 7},100.{hour % 10},0.5\n" for hour in range(3000)))
+    summary = ingest_file(warm, path)
+    assert (summary.trades, summary.dlq) == (3000, {})
+    assert warm.command("SELECT uniqExact(toDate(exchange_ts)) FROM k2.silver_trades") == 125

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from k2_lakehouse.cold.names import COLD_TO_WARM
-from k2_lakehouse.defs.partitions import each_hour, hourly_partitions, hours_of, log_check_per_partition
+from k2_lakehouse.defs.partitions import hourly_partitions, hours_of, log_check_per_partition
 from k2_lakehouse.defs.resources import ColdStore, WarmStore
 from k2_lakehouse.defs.warm.assets import OWNERS, POOL, warm_key
 
@@ -66,7 +66,7 @@ def _offload_asset(name: str, warm_name: str) -> dg.AssetsDefinition:
             refresh_federated_views(client, catalog)
             verdict = matches_warm(client, catalog, name, hours)
             per_hour = [(hour, check.ok, _verdict_metadata(check))
-                        for hour in each_hour(hours) for check in [matches_warm(client, catalog, name, hour)]]
+                        for hour in hours.each_hour() for check in [matches_warm(client, catalog, name, hour)]]
         yield dg.MaterializeResult(
             metadata={
                 "dagster/row_count": result.rows,
