@@ -37,8 +37,6 @@ INSERT_SETTINGS = {
 SEAL_SETTINGS = {
     **INSERT_SETTINGS,
     "log_comment": "k2:seal",
-    # Rows with one sorting key always share a partition in every warm table, so FINAL may work per partition.
-    "do_not_merge_across_partitions_select_final": 1,
 }
 
 
