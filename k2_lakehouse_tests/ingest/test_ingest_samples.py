@@ -63,3 +63,13 @@ def test_a_file_spanning_months_of_hours_ingests_whole(warm: Client, tmp_path: P
     summary = ingest_file(warm, path)
     assert (summary.trades, summary.dlq) == (3000, {})
     assert warm.command("SELECT uniqExact(toDate(exchange_ts)) FROM k2.silver_trades") == 125
+
+
+def test_a_failed_insert_stops_the_ingest_with_the_engines_error(warm: Client, datasets: Path) -> None:
+    from clickhouse_connect.driver.exceptions import DatabaseError
+
+    sample = datasets / "binance" / "XRPETH-aggTrades-2019-10-11_13.csv"
+    with pytest.raises(DatabaseError, match=r"k2\.no_such_table"):
+        ingest_file(warm, sample, table="k2.no_such_table", batch_bytes=4096)
+    # The store stays usable: the parallel inserters' handles were released.
+    assert ingest_file(warm, sample).trades > 0
