@@ -9,11 +9,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pyarrow as pa
 
 from k2_lakehouse.ingest.formats import detect_format, exchange_of
-from k2_lakehouse.ingest.reader import DEFAULT_BATCH_BYTES, read_batches
+from k2_lakehouse.ingest.reader import DEFAULT_BATCH_BYTES, constant_array, read_batches
 from k2_lakehouse.warm.client import PARALLELISM, parallel_clients
 from k2_lakehouse.warm.seal import INSERT_SETTINGS
 
@@ -42,17 +41,13 @@ class IngestSummary:
         return sum(self.dlq.values())
 
 
-def _constant(value: object, n: int, arrow_type: pa.DataType) -> pa.Array:
-    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([value], arrow_type)).cast(arrow_type)
-
-
 def raw_table(batch: pa.Table, exchange: str, source_format: str, source_name: str, received_at: datetime) -> pa.Table:
     """A reader batch with the columns every row of one ingest shares, ready for trades_raw."""
     n = batch.num_rows
-    return batch.append_column("exchange", _constant(exchange, n, pa.string())) \
-        .append_column("source_format", _constant(source_format, n, pa.string())) \
-        .append_column("source_name", _constant(source_name, n, pa.string())) \
-        .append_column("received_at", _constant(received_at, n, pa.timestamp("us", tz="UTC")))
+    return batch.append_column("exchange", constant_array(exchange, n, pa.string())) \
+        .append_column("source_format", constant_array(source_format, n, pa.string())) \
+        .append_column("source_name", constant_array(source_name, n, pa.string())) \
+        .append_column("received_at", constant_array(received_at, n, pa.timestamp("us", tz="UTC")))
 
 
 def insert_in_parallel(client: Client, table: str, batches: Iterator[pa.Table], inserters: int,

@@ -36,12 +36,16 @@ RAW_BATCH_SCHEMA = pa.schema([
 _BLANK = rb"^[ \t\r\f\v]*$"
 
 
+def constant_array(value: object, n: int, arrow_type: pa.DataType) -> pa.Array:
+    """`value` n times, built from one value rather than n Python objects."""
+    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([value], arrow_type)).cast(arrow_type)
+
+
 def _batch(positions: np.ndarray, elements: np.ndarray, symbol: str, payloads: pa.Array) -> pa.Table:
-    n = len(payloads)
     return pa.Table.from_arrays([
         pa.array(positions, pa.uint64()),
         pa.array(elements, pa.uint32()),
-        pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([symbol])).cast(pa.string()),
+        constant_array(symbol, len(payloads), pa.string()),
         payloads,
     ], schema=RAW_BATCH_SCHEMA)
 
