@@ -84,8 +84,7 @@ RAW_COLUMNS = (
 BRONZE_COLUMNS = (
     _string("exchange", True), _string("exchange_symbol"), _string("trade_id"), _uint64("trade_seq"),
     _string("price_text"), _string("quantity_text"), _string("side", True), _timestamp("exchange_ts"),
-    _uint32("underlying_trades"), _timestamp("event_hour", warm_seconds=True), *_LINEAGE, _string("payload"),
-    _timestamp("received_at"),
+    _uint32("underlying_trades"), _timestamp("event_hour", warm_seconds=True), *_LINEAGE, _timestamp("received_at"),
 )
 SILVER_COLUMNS = (
     _string("exchange", True), _string("symbol", True), _string("exchange_symbol"), _string("trade_id"),
@@ -220,19 +219,26 @@ def table_properties(cold: ColdTable) -> dict[str, str]:
 
 
 def ensure_cold_table(catalog: Catalog, cold: ColdTable) -> Table:
-    """Create the table if missing; add any column the code has and the table lacks."""
+    """Create the table if missing; add the columns the code has and the table lacks, drop those it no longer has.
+
+    Dropping is a metadata change: files already written keep the column and readers no longer see it.
+    """
     try:
         table = catalog.load_table(cold.identifier)
     except NoSuchTableError:
         return catalog.create_table_if_not_exists(
             cold.identifier, cold.schema, partition_spec=cold.spec, properties=table_properties(cold))
-    missing = [c for c in cold.columns if c.name not in {f.name for f in table.schema().fields}]
-    if missing:
+    present = {f.name for f in table.schema().fields}
+    missing = [c for c in cold.columns if c.name not in present]
+    dropped = sorted(present - {c.name for c in cold.columns})
+    if missing or dropped:
         # Columns added to an existing table are optional: the files already written lack them.
         added = Schema(*(NestedField(i, c.name, c.iceberg_type, required=False) for i, c in enumerate(missing, 1)))
         with table.transaction() as txn:
             with txn.update_schema() as update:
                 update.union_by_name(added)
+                for name in dropped:
+                    update.delete_column(name)
             txn.set_properties({TableProperties.DEFAULT_NAME_MAPPING: txn.table_metadata.schema().name_mapping
                                 .model_dump_json()})
         table = catalog.load_table(cold.identifier)

@@ -138,12 +138,41 @@ def seal_silver(client: Client, hours: HourRange) -> LayerResult:
                              f"DELETE FROM k2.silver_trades_dlq WHERE {_where_hours('event_hour')} AND stage = 'validate'"],
                     p)
     run_in_parallel(client, _sharded(
-        f"INSERT INTO k2.bronze_intake SELECT * FROM k2.bronze_trades FINAL WHERE {_where_hours('event_hour')}",
-        "exchange_symbol, trade_id"), p, SEAL_SETTINGS)
+        f"INSERT INTO k2.bronze_intake ({_BRONZE_COLUMNS}) SELECT {_BRONZE_COLUMNS} FROM k2.bronze_trades FINAL "
+        f"WHERE {_where_hours('event_hour')}", "exchange_symbol, trade_id"), p, SEAL_SETTINGS)
+    _attach_raw_payloads(client, hours)
     dlq = dict(client.query(
         f"SELECT toString(reason), count() FROM k2.silver_trades_dlq WHERE {_where_hours('event_hour')} "
         "GROUP BY reason ORDER BY reason", parameters=p).result_rows)
     return _measure(client, SILVER_TRADES, hours, started, dlq={k: int(v) for k, v in dlq.items()})
+
+
+_BRONZE_COLUMNS = ("exchange, exchange_symbol, trade_id, trade_seq, price_text, quantity_text, side, exchange_ts, "
+                   "underlying_trades, event_hour, source_format, source_name, source_partition, source_position, "
+                   "source_element, received_at")
+# One raw row: its lineage and the ingest that received it (a file ingested twice has two raw copies).
+_RAW_ROW = "exchange, source_name, source_partition, source_position, source_element, received_at"
+
+
+def _attach_raw_payloads(client: Client, hours: HourRange) -> None:
+    """Give the validation rejects a seal just wrote their verbatim payload, from trades_raw.
+
+    Bronze does not store payloads, so a replay sends '' to the DLQ; the rejects are few, and this
+    looks up only theirs. Rows are re-inserted with the payload, then the payload-less copies deleted.
+    """
+    p, in_range = hours.parameters, _where_hours("event_hour")
+    pending = f"FROM k2.silver_trades_dlq WHERE {in_range} AND stage = 'validate' AND payload = ''"
+    if not int(client.command(f"SELECT count() {pending}", parameters=p)):
+        return
+    raw = f"SELECT {_RAW_ROW}, payload FROM k2.trades_raw WHERE {in_range} AND ({_RAW_ROW}) IN (SELECT {_RAW_ROW} {pending})"
+    client.command(
+        "INSERT INTO k2.silver_trades_dlq SELECT d.exchange, d.stage, d.reason, d.exchange_symbol, d.trade_id, "
+        "d.source_format, d.source_name, d.source_partition, d.source_position, d.source_element, r.payload, "
+        f"d.received_at, d.event_hour FROM (SELECT * {pending}) AS d INNER ANY JOIN ({raw}) AS r USING ({_RAW_ROW})",
+        parameters=p, settings=SEAL_SETTINGS)
+    # Only the rows that got a copy: a reject whose raw row has already expired keeps its place, without payload.
+    client.command(f"DELETE {pending} AND ({_RAW_ROW}) IN (SELECT {_RAW_ROW} FROM k2.trades_raw WHERE {in_range})",
+                   parameters=p)
 
 
 def seal_gold(client: Client, hours: HourRange) -> list[LayerResult]:

@@ -40,7 +40,7 @@ BRONZE_TRADES = WarmTable(
     "bronze_trades", "event_hour",
     ("toString(exchange)", "exchange_symbol", "trade_id", "toUInt64(trade_seq)", "price_text", "quantity_text",
      "toString(side)", "toDateTime64(exchange_ts, 6, 'UTC')", "toUInt64(underlying_trades)",
-     "toDateTime(event_hour, 'UTC')", *_LINEAGE, "payload"),
+     "toDateTime(event_hour, 'UTC')", *_LINEAGE),
     final=True,
     description="Parsed, typed trades, one row per (exchange, exchange_symbol, trade_id); replays collapse.",
 )

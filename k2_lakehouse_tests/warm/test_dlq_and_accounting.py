@@ -38,6 +38,8 @@ BAD_LINES = {
     "timestamp_in_future": _agg(9, T=int((NOW + timedelta(hours=1)).timestamp() * 1000)),
     "too_many_digits": _agg(10, p="0.1234567890123"),
 }
+VALIDATION_REASONS = {"non_positive_price", "non_positive_quantity", "non_finite", "unknown_symbol", "timestamp_too_old",
+                      "timestamp_in_future", "too_many_digits"}
 DEPTH = json.dumps({"stream": "btcusdt@depth", "data": {"e": "depthUpdate", "E": T_MS, "s": "BTCUSDT", "b": [], "a": []}})
 
 
@@ -66,11 +68,30 @@ def test_every_dlq_reason_is_recorded_with_the_verbatim_payload(warm: Client, tm
     assert rows == BAD_LINES
 
 
-def test_dlq_reasons_survive_a_seal_unchanged(warm: Client, tmp_path: Path) -> None:
+def test_dlq_reasons_and_payloads_survive_a_seal_unchanged(warm: Client, tmp_path: Path) -> None:
     ingest_file(warm, _write(tmp_path, [_agg(1), *BAD_LINES.values(), DEPTH]))
     _seal(warm, _all_hours())
-    reasons = dict(warm.query("SELECT toString(reason), count() FROM k2.silver_trades_dlq GROUP BY ALL").result_rows)
-    assert reasons == {reason: 1 for reason in BAD_LINES}
+    rows = warm.query("SELECT toString(reason), payload FROM k2.silver_trades_dlq").result_rows
+    assert sorted(rows) == sorted(BAD_LINES.items())
+
+
+def test_a_file_ingested_twice_leaves_each_validation_reject_once_with_its_payload_after_a_seal(
+        warm: Client, tmp_path: Path) -> None:
+    path = _write(tmp_path, [_agg(1), *BAD_LINES.values()])
+    ingest_file(warm, path)
+    ingest_file(warm, path)
+    _seal(warm, _all_hours())
+    rows = warm.query("SELECT toString(reason), payload FROM k2.silver_trades_dlq WHERE stage = 'validate'").result_rows
+    assert sorted(rows) == sorted((reason, line) for reason, line in BAD_LINES.items() if reason in VALIDATION_REASONS)
+
+
+def test_a_reject_whose_raw_row_expired_stays_in_the_dlq_on_a_reseal(warm: Client, tmp_path: Path) -> None:
+    ingest_file(warm, _write(tmp_path, [_agg(1), BAD_LINES["non_positive_price"]]))
+    warm.command("DELETE FROM k2.trades_raw WHERE payload = {line:String}",
+                 parameters={"line": BAD_LINES["non_positive_price"]})
+    seal_silver(warm, _all_hours())
+    rows = warm.query("SELECT toString(stage), toString(reason), payload FROM k2.silver_trades_dlq").result_rows
+    assert rows == [("validate", "non_positive_price", "")]
 
 
 def test_non_trade_messages_are_skipped_and_counted_not_dlqd(warm: Client, tmp_path: Path) -> None:
