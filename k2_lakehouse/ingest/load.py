@@ -13,8 +13,9 @@ import pyarrow as pa
 
 from k2_lakehouse.ingest.formats import detect_format, exchange_of
 from k2_lakehouse.ingest.reader import DEFAULT_BATCH_BYTES, constant_array, read_batches
-from k2_lakehouse.warm.client import PARALLELISM, parallel_clients
-from k2_lakehouse.warm.seal import INSERT_SETTINGS
+from k2_lakehouse.warm.client import PARALLELISM, parallel_clients, query_in_parallel
+from k2_lakehouse.warm.seal import INSERT_SETTINGS, shard_filters
+from k2_lakehouse.warm.tables import BRONZE_TRADES
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
@@ -119,10 +120,12 @@ def _count_outcomes(client: Client, summary: IngestSummary, received_at: datetim
         f"WHERE {_ITS_HOURS} AND {_THIS_INGEST} GROUP BY reason ORDER BY reason", parameters=where).result_rows
     summary.dlq = {reason: int(count) for reason, count, _ in rows}
     validation_dlq = sum(int(validated) for _, _, validated in rows)
-    # New trades: distinct ids of this ingest not already stored by an earlier one.
-    summary.trades = int(client.command(
+    # New trades: distinct ids of this ingest not already stored by an earlier one, counted per shard of
+    # ids at once (a shard holds every copy of its ids, so the shards' counts add up).
+    new_trades = query_in_parallel(client, [
         f"SELECT uniqExact(exchange, exchange_symbol, trade_id) FROM k2.bronze_trades WHERE {_ITS_HOURS} AND {_THIS_INGEST} "
-        "AND (exchange, exchange_symbol, trade_id) NOT IN (SELECT exchange, exchange_symbol, trade_id FROM k2.bronze_trades "
-        f"WHERE {_ITS_HOURS} AND received_at < {{received:DateTime64(6, 'UTC')}})", parameters=where))
-    summary.trades = max(summary.trades - validation_dlq, 0)
+        f"AND {shard} AND (exchange, exchange_symbol, trade_id) NOT IN (SELECT exchange, exchange_symbol, trade_id "
+        f"FROM k2.bronze_trades WHERE {_ITS_HOURS} AND received_at < {{received:DateTime64(6, 'UTC')}} AND {shard})"
+        for shard in shard_filters(BRONZE_TRADES.identity)], where)
+    summary.trades = max(sum(int(count) for count, in new_trades) - validation_dlq, 0)
     summary.duplicates = summary.messages - summary.trades - summary.skipped - summary.dlq_total

@@ -10,16 +10,17 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
 
 DATABASE = "k2"
+T = TypeVar("T")
 
 # One insert's or one INSERT SELECT's view chain runs on one core: this many handles keep the cores busy.
 PARALLELISM = max(1, min(os.cpu_count() or 1, 4))
@@ -137,21 +138,31 @@ def parallel_clients(client: Client, count: int) -> Iterator[list[Client]]:
             handle.close()
 
 
+def in_parallel(client: Client, calls: Sequence[Callable[[Client], T]], workers: int = PARALLELISM) -> list[T]:
+    """Each call with a handle of its own, up to `workers` at once; the results in the order of `calls`."""
+    if len(calls) == 1 or workers == 1:
+        return [call(client) for call in calls]
+    with parallel_clients(client, min(workers, len(calls))) as clients, ThreadPoolExecutor(len(clients)) as pool:
+        # Handle i runs calls i, i + n, i + 2n ... in order: a handle serves one call at a time.
+        shares = [list(range(i, len(calls), len(clients))) for i in range(len(clients))]
+        futures = [pool.submit(lambda handle, share: [calls[i](handle) for i in share], handle, share)
+                   for handle, share in zip(clients, shares, strict=True)]
+        results: list[T] = [None] * len(calls)  # type: ignore[list-item]
+        for share, future in zip(shares, futures, strict=True):
+            for i, result in zip(share, future.result(), strict=True):
+                results[i] = result
+        return results
+
+
 def run_in_parallel(client: Client, commands: Sequence[str], parameters: dict[str, object] | None = None,
                     settings: dict[str, object] | None = None, workers: int = PARALLELISM) -> None:
     """Run `commands` on up to `workers` handles at once; each handle runs its share in order."""
-    if len(commands) == 1 or workers == 1:
-        _run_all(client, commands, parameters, settings)
-        return
-    with parallel_clients(client, min(workers, len(commands))) as clients, ThreadPoolExecutor(len(clients)) as pool:
-        shares = [commands[i::len(clients)] for i in range(len(clients))]
-        futures = [pool.submit(_run_all, handle, share, parameters, settings)
-                   for handle, share in zip(clients, shares, strict=True)]
-        for future in futures:
-            future.result()
+    in_parallel(client, [lambda handle, command=command: handle.command(command, parameters=parameters, settings=settings)
+                         for command in commands], workers)
 
 
-def _run_all(client: Client, commands: Sequence[str], parameters: dict[str, object] | None,
-             settings: dict[str, object] | None) -> None:
-    for command in commands:
-        client.command(command, parameters=parameters, settings=settings)
+def query_in_parallel(client: Client, queries: Sequence[str], parameters: dict[str, object] | None = None,
+                      workers: int = PARALLELISM) -> list[tuple[object, ...]]:
+    """The first row of each query, run on up to `workers` handles at once."""
+    return in_parallel(client, [lambda handle, query=query: tuple(handle.query(query, parameters=parameters).result_rows[0])
+                                for query in queries], workers)

@@ -23,6 +23,9 @@ class WarmTable:
     hour_column: str  # the column that places a row in an hourly partition
     checksum_columns: tuple[str, ...]
     final: bool = False  # ReplacingMergeTree: read with FINAL for exact, deduplicated rows
+    # Sorting-key columns that hold every version of a row: a hash of them splits the table into shards
+    # that FINAL can read, or a replay can write, independently of each other.
+    identity: str = ""
     description: str = ""
 
     @property
@@ -34,6 +37,7 @@ TRADES_RAW = WarmTable(
     "trades_raw", "event_hour",
     ("toString(exchange)", *_LINEAGE, "toString(source_symbol)", "payload", "toDateTime64(message_ts, 6, 'UTC')",
      "toDateTime(event_hour, 'UTC')"),
+    identity="source_name, source_position",
     description="Every exchange message exactly as received, with its source file/line or topic/offset.",
 )
 BRONZE_TRADES = WarmTable(
@@ -42,6 +46,7 @@ BRONZE_TRADES = WarmTable(
      "toString(side)", "toDateTime64(exchange_ts, 6, 'UTC')", "toUInt64(underlying_trades)",
      "toDateTime(event_hour, 'UTC')", *_LINEAGE),
     final=True,
+    identity="exchange_symbol, trade_id",
     description="Parsed, typed trades, one row per (exchange, exchange_symbol, trade_id); replays collapse.",
 )
 SILVER_TRADES = WarmTable(
@@ -50,6 +55,7 @@ SILVER_TRADES = WarmTable(
      "toDecimal128(price, 12)", "toDecimal128(quantity, 12)", "toString(side)", "toDateTime64(exchange_ts, 6, 'UTC')",
      "toUInt64(underlying_trades)", *_LINEAGE),
     final=True,
+    identity="symbol, trade_id",
     description="Validated trades: canonical BASE/QUOTE symbols, exact decimals, taker side. Rejects go to the DLQ.",
 )
 SILVER_TRADES_DLQ = WarmTable(
