@@ -421,7 +421,9 @@ def sort_frame(frame: pl.DataFrame, sort_columns: Sequence[str]) -> pl.DataFrame
     packed, rest = _packed_sort_key(frame, sort_columns)
     if packed is None:
         return frame.sort(list(sort_columns), multithreaded=True)
-    order = pl.Series(packed).arg_sort().to_numpy()
+    # numpy's argsort of one integer array (SIMD quicksort) takes half the CPU of polars' parallel arg_sort and
+    # is no slower on two idle cores.
+    order = np.argsort(packed)
     if rest:
         order = _order_ties(frame, packed, order, rest)
     return frame[order]
