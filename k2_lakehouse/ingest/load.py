@@ -126,6 +126,6 @@ def _count_outcomes(client: Client, summary: IngestSummary, received_at: datetim
         f"SELECT uniqExact(exchange, exchange_symbol, trade_id) FROM k2.bronze_trades WHERE {_ITS_HOURS} AND {_THIS_INGEST} "
         f"AND {shard} AND (exchange, exchange_symbol, trade_id) NOT IN (SELECT exchange, exchange_symbol, trade_id "
         f"FROM k2.bronze_trades WHERE {_ITS_HOURS} AND received_at < {{received:DateTime64(6, 'UTC')}} AND {shard})"
-        for shard in shard_filters(BRONZE_TRADES.identity)], where)
+        for shard in shard_filters(BRONZE_TRADES.shard_key)], where)
     summary.trades = max(sum(int(count) for count, in new_trades) - validation_dlq, 0)
     summary.duplicates = summary.messages - summary.trades - summary.skipped - summary.dlq_total

@@ -108,19 +108,18 @@ def _measure(client: Client, table: WarmTable, hours: HourRange, started: float,
     return LayerResult(table.name, rows, checksum, time.perf_counter() - started, dict(extra))
 
 
-def shard_filters(key: str) -> list[str]:
-    """PARALLELISM predicates that split rows into disjoint shards by a hash of `key`.
+def shard_filters(shard_key: str) -> list[str]:
+    """PARALLELISM predicates that split rows into disjoint shards by a table's `shard_key`.
 
-    Shards run at once, each on its own handle, because one INSERT SELECT's view chain, or one FINAL
-    read, uses one core. `key` holds a table's identity columns, so all the versions of a row fall in
-    the same shard and FINAL or deduplication within a shard is exact.
+    Shards run at once, each on its own handle, because one INSERT SELECT's view chain uses one core.
+    The key is the same for every version of a row, so deduplication within a shard is exact.
     """
-    return [f"cityHash64({key}) % {PARALLELISM} = {shard}" for shard in range(PARALLELISM)]
+    return [f"({shard_key}) % {PARALLELISM} = {shard}" for shard in range(PARALLELISM)]
 
 
-def _sharded(statement: str, key: str) -> list[str]:
-    """`statement` (ending in a WHERE clause) once per shard of `shard_filters(key)`."""
-    return [f"{statement} AND {shard}" for shard in shard_filters(key)]
+def _sharded(statement: str, shard_key: str) -> list[str]:
+    """`statement` (ending in a WHERE clause) once per shard of `shard_filters(shard_key)`."""
+    return [f"{statement} AND {shard}" for shard in shard_filters(shard_key)]
 
 
 def seal_bronze(client: Client, hours: HourRange) -> LayerResult:
@@ -132,7 +131,7 @@ def seal_bronze(client: Client, hours: HourRange) -> LayerResult:
     run_in_parallel(client, _sharded(
         "INSERT INTO k2.trades_raw_intake SELECT exchange, source_format, source_name, source_partition, "
         "source_position, source_element, source_symbol, payload, received_at, message_ts, event_hour "
-        f"FROM k2.trades_raw WHERE {_where_hours('event_hour')}", TRADES_RAW.identity), p, SEAL_SETTINGS)
+        f"FROM k2.trades_raw WHERE {_where_hours('event_hour')}", TRADES_RAW.shard_key), p, SEAL_SETTINGS)
     skipped = int(client.command(f"SELECT count() FROM k2.trades_skipped WHERE {_where_hours('event_hour')}",
                                  parameters=p))
     return _measure(client, BRONZE_TRADES, hours, started, skipped=skipped)
@@ -147,7 +146,7 @@ def seal_silver(client: Client, hours: HourRange) -> LayerResult:
                     p)
     run_in_parallel(client, _sharded(
         f"INSERT INTO k2.bronze_intake ({_BRONZE_COLUMNS}) SELECT {_BRONZE_COLUMNS} FROM k2.bronze_trades FINAL "
-        f"WHERE {_where_hours('event_hour')}", BRONZE_TRADES.identity), p, SEAL_SETTINGS)
+        f"WHERE {_where_hours('event_hour')}", BRONZE_TRADES.shard_key), p, SEAL_SETTINGS)
     _attach_raw_payloads(client, hours)
     dlq = dict(client.query(
         f"SELECT toString(reason), count() FROM k2.silver_trades_dlq WHERE {_where_hours('event_hour')} "
@@ -194,7 +193,7 @@ def seal_gold(client: Client, hours: HourRange) -> list[LayerResult]:
                     p)
     run_in_parallel(client, _sharded(
         f"INSERT INTO k2.silver_intake SELECT * FROM k2.silver_trades FINAL WHERE {_where_hours('exchange_ts')}",
-        SILVER_TRADES.identity), p, SEAL_SETTINGS)
+        SILVER_TRADES.shard_key), p, SEAL_SETTINGS)
     return [_measure(client, gold_table(tf), hours, started) for tf in TIMEFRAMES]
 
 

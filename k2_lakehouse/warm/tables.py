@@ -23,9 +23,9 @@ class WarmTable:
     hour_column: str  # the column that places a row in an hourly partition
     checksum_columns: tuple[str, ...]
     final: bool = False  # ReplacingMergeTree: read with FINAL for exact, deduplicated rows
-    # Sorting-key columns that hold every version of a row: a hash of them splits the table into shards
-    # that FINAL can read, or a replay can write, independently of each other.
-    identity: str = ""
+    # An integer expression whose value modulo the shard count splits the table into shards that can be read,
+    # replayed or deduplicated independently: it is the same for every version of a row.
+    shard_key: str = ""
     description: str = ""
 
     @property
@@ -37,7 +37,9 @@ TRADES_RAW = WarmTable(
     "trades_raw", "event_hour",
     ("toString(exchange)", *_LINEAGE, "toString(source_symbol)", "payload", "toDateTime64(message_ts, 6, 'UTC')",
      "toDateTime(event_hour, 'UTC')"),
-    identity="source_name, source_position",
+    # Runs of 65,536 lines of one source: a shard then skips whole granules, payloads unread (a hash of
+    # every position made each shard read all of them: 2.4 instead of 2.0 CPU-s per million on a replay).
+    shard_key="cityHash64(source_name) + intDiv(source_position, 65536)",
     description="Every exchange message exactly as received, with its source file/line or topic/offset.",
 )
 BRONZE_TRADES = WarmTable(
@@ -46,7 +48,7 @@ BRONZE_TRADES = WarmTable(
      "toString(side)", "toDateTime64(exchange_ts, 6, 'UTC')", "toUInt64(underlying_trades)",
      "toDateTime(event_hour, 'UTC')", *_LINEAGE),
     final=True,
-    identity="exchange_symbol, trade_id",
+    shard_key="cityHash64(exchange_symbol, trade_id)",
     description="Parsed, typed trades, one row per (exchange, exchange_symbol, trade_id); replays collapse.",
 )
 SILVER_TRADES = WarmTable(
@@ -55,7 +57,7 @@ SILVER_TRADES = WarmTable(
      "toDecimal128(price, 12)", "toDecimal128(quantity, 12)", "toString(side)", "toDateTime64(exchange_ts, 6, 'UTC')",
      "toUInt64(underlying_trades)", *_LINEAGE),
     final=True,
-    identity="symbol, trade_id",
+    shard_key="cityHash64(symbol, trade_id)",
     description="Validated trades: canonical BASE/QUOTE symbols, exact decimals, taker side. Rejects go to the DLQ.",
 )
 SILVER_TRADES_DLQ = WarmTable(
