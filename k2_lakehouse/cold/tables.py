@@ -12,7 +12,7 @@ as decimal(20, 0), which holds every UInt64 without overflow.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
@@ -28,6 +28,8 @@ from k2_lakehouse.warm.seal import HourRange, gold_windows_predicate
 from k2_lakehouse.warm.tables import BRONZE_TRADES, SILVER_TRADES, TIMEFRAMES, TRADES_RAW, WarmTable, gold_table
 
 _IN_RANGE = "{column} >= {{start:DateTime('UTC')}} AND {column} < {{end:DateTime('UTC')}}"
+
+FILE_SPANS = {"Hour": timedelta(hours=1), "Day": timedelta(days=1)}
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,7 @@ class ColdTable:
     columns: tuple[Column, ...]
     hour_column: str  # the cold (and warm) column that places a row in an hour or a window
     partitioning: tuple[tuple[str, Transform], ...]  # (source column, transform)
-    file_split: str  # ClickHouse expression: one staged Parquet file per value, each in one partition
+    file_span: str  # a key of FILE_SPANS: a staged Parquet file holds one span of one exchange, so one partition
 
     @property
     def identifier(self) -> tuple[str, str]:
@@ -156,6 +158,21 @@ class ColdTable:
         """The Parquet files' structure for ClickHouse's file(), so no type is left to inference."""
         return ", ".join(f"{c.name} {c.cold_type}" for c in self.columns)
 
+    @property
+    def file_start(self) -> str:
+        """ClickHouse expression: the start (Unix seconds) of the span whose staged file holds the row."""
+        return f"toUnixTimestamp(toStartOf{self.file_span}({self.hour_column}))"
+
+    @property
+    def file_predicate(self) -> str:
+        """ClickHouse predicate (binding {file_start}, {file_end}, {exchange}): the rows of one staged file.
+
+        Column bounds rather than `file_start` itself, so ClickHouse prunes with the primary key (every warm
+        sorting key starts with the hour and/or the exchange).
+        """
+        return (f"{self.hour_column} >= {{file_start:DateTime('UTC')}} AND {self.hour_column} < {{file_end:DateTime('UTC')}} "
+                "AND exchange = {exchange:String}")
+
     def range_filter(self, hours: HourRange) -> BooleanExpression:
         """The Iceberg row filter equal to `range_predicate`: the rows an offload of `hours` replaces."""
         start = hours.start
@@ -177,14 +194,13 @@ def _trades_table(name: str, warm: WarmTable, columns: tuple[Column, ...], hour_
     # Staged files are cut per hour even where the partition is a day: re-offloading an hour then
     # drops whole files, never rewrites a day's worth of trades.
     return ColdTable(name, warm, columns, hour_column, ((hour_column, time_transform), ("exchange", IdentityTransform())),
-                     f"cityHash64(toStartOfHour({hour_column}), exchange)")
+                     "Hour")
 
 
 def _gold_table(timeframe: str) -> ColdTable:
     # Gold is small: one staged file per day and exchange; a later sub-day re-offload rewrites it.
     return ColdTable(f"gold_ohlcv_{timeframe}", gold_table(timeframe), GOLD_COLUMNS, "window_start",
-                     (("window_start", MonthTransform()), ("exchange", IdentityTransform())),
-                     "cityHash64(toStartOfDay(window_start), exchange)")
+                     (("window_start", MonthTransform()), ("exchange", IdentityTransform())), "Day")
 
 
 COLD_TABLES: dict[str, ColdTable] = {

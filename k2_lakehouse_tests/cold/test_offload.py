@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import threading
 import uuid
@@ -30,7 +31,7 @@ from k2_lakehouse.cold.offload import (
     offload_hours,
     offload_hours_naive,
 )
-from k2_lakehouse.cold.tables import COLD_TABLES, cold_table, ensure_cold_tables
+from k2_lakehouse.cold.tables import COLD_TABLES, ColdTable, cold_table, ensure_cold_tables
 from k2_lakehouse.cold.verify import PINNED_ICEBERG, matches_warm, pinned_snapshot, query_pinned
 from k2_lakehouse.ingest.load import ingest_file
 from k2_lakehouse.settings import Settings
@@ -143,11 +144,14 @@ def test_an_offload_racing_warm_writes_restages_then_gives_up_leaving_cold_as_it
     before = cold_rows(warm, catalog, "silver_trades", ORDER_BY["silver_trades"])
     calls = []
 
-    def moving_checksum(client: Client, table: object, hours: HourRange) -> tuple[int, int]:
-        calls.append(hours)
-        return len(calls), 0  # warm "changes" between every checksum and its stage
+    warm_files = offload_module._warm_files
 
-    monkeypatch.setattr(offload_module, "table_checksum", moving_checksum)
+    def moving_warm_files(client: Client, cold: ColdTable, hours: HourRange) -> list[offload_module._WarmFile]:
+        calls.append(hours)
+        # warm "changes" between every checksum and its stage: each file gains rows after it was counted
+        return [dataclasses.replace(f, rows=f.rows - len(calls)) for f in warm_files(client, cold, hours)]
+
+    monkeypatch.setattr(offload_module, "_warm_files", moving_warm_files)
     with pytest.raises(OffloadSourceChanged):
         offload_hours(warm, catalog, "silver_trades", kraken)
     assert len(calls) == MAX_STAGE_ATTEMPTS
