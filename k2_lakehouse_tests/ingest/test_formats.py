@@ -70,6 +70,15 @@ def test_lines_keep_their_file_line_numbers_past_blank_lines_and_crlf(tmp_path: 
                                                         (5, 0, "BTCUSDT", "5,6")]
 
 
+@pytest.mark.parametrize("batch_bytes", [4, 7, 1 << 20])
+def test_lines_longer_than_a_batch_are_read_whole_with_their_line_numbers(tmp_path: Path, batch_bytes: int) -> None:
+    path = tmp_path / "BTCUSDT-aggTrades-2025-01-01.csv"
+    path.write_bytes(b"1,2\r\n\r\n  \n3,4444444444444\n5,6")
+    rows = [row for batch in read_batches(path, "binance-aggtrades-csv", batch_bytes=batch_bytes)
+            for row in zip(batch["source_position"].to_pylist(), batch["payload"].to_pylist(), strict=True)]
+    assert rows == [(1, b"1,2"), (4, b"3,4444444444444"), (5, b"5,6")]
+
+
 def test_a_line_that_is_not_utf8_is_kept_byte_for_byte(tmp_path: Path) -> None:
     path = tmp_path / "BTCUSDT-aggTrades-2025-01-01.csv"
     path.write_bytes(b"1,2\n\xff\xfe,3\n")
