@@ -29,7 +29,7 @@ DEFAULT_BATCH_BYTES = 32 * 1024 * 1024
 RAW_BATCH_SCHEMA = pa.schema([
     ("source_position", pa.uint64()),
     ("source_element", pa.uint32()),
-    ("source_symbol", pa.string()),
+    ("source_symbol", pa.dictionary(pa.int32(), pa.string())),
     ("payload", pa.binary()),
 ])
 
@@ -37,8 +37,13 @@ _BLANK = rb"^[ \t\r\f\v]*$"
 
 
 def constant_array(value: object, n: int, arrow_type: pa.DataType) -> pa.Array:
-    """`value` n times, built from one value rather than n Python objects."""
-    return pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([value], arrow_type)).cast(arrow_type)
+    """`value` n times, built from one value rather than n Python objects.
+
+    A string stays dictionary-encoded: ClickHouse reads it into a String column all the same, and the n
+    copies of a file name are never built, written to the insert or parsed (~0.1 CPU-s per million rows).
+    """
+    array = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int32)), pa.array([value], arrow_type))
+    return array if pa.types.is_string(arrow_type) else array.cast(arrow_type)
 
 
 def _batch(positions: np.ndarray, elements: np.ndarray, symbol: str, payloads: pa.Array) -> pa.Table:
@@ -165,7 +170,7 @@ def _kraken_rest_batches(path: Path) -> Iterator[pa.Table]:
     yield pa.Table.from_arrays([
         pa.array([r[0] for r in rows], pa.uint64()),
         pa.array(np.zeros(len(rows), np.uint32)),
-        pa.array([r[1] for r in rows], pa.string()),
+        pa.array([r[1] for r in rows], pa.string()).dictionary_encode(),
         pa.array([r[2].encode("utf-8", "surrogateescape") for r in rows], pa.binary()),
     ], schema=RAW_BATCH_SCHEMA)
 
