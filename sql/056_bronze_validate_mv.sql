@@ -28,16 +28,19 @@ SELECT
     b.payload AS payload,
     b.received_at AS received_at,
     multiIf(
+        -- Almost every row holds two plain decimals that fit: one test per value settles that, and only
+        -- the other rows are asked, in the same order of rules, which one they break.
+        match(b.price_text, valid_decimal_38_12) AND match(b.quantity_text, valid_decimal_38_12),
+            multiIf(
+                price <= 0, 'non_positive_price',
+                quantity <= 0, 'non_positive_quantity',
+                r.symbol = '', 'unknown_symbol',
+                b.exchange_ts < toDateTime64('2009-01-01 00:00:00', 6, 'UTC'), 'timestamp_too_old',
+                b.exchange_ts > b.received_at + INTERVAL 5 MINUTE, 'timestamp_in_future',
+                ''),
         NOT isFinite(price_float) OR NOT isFinite(quantity_float), 'non_finite',
         price_float <= 0, 'non_positive_price',
         quantity_float <= 0, 'non_positive_quantity',
-        -- Almost every row is a plain decimal that fits: one test per value settles it, and only the
-        -- others are asked which rule they break.
-        NOT match(b.price_text, valid_decimal_38_12) OR NOT match(b.quantity_text, valid_decimal_38_12),
-            if(match(b.price_text, plain_decimal) AND match(b.quantity_text, plain_decimal), 'too_many_digits', 'wrong_type'),
-        r.symbol = '', 'unknown_symbol',
-        b.exchange_ts < toDateTime64('2009-01-01 00:00:00', 6, 'UTC'), 'timestamp_too_old',
-        b.exchange_ts > b.received_at + INTERVAL 5 MINUTE, 'timestamp_in_future',
-        '') AS reason
+        if(match(b.price_text, plain_decimal) AND match(b.quantity_text, plain_decimal), 'too_many_digits', 'wrong_type')) AS reason
 FROM k2.bronze_intake AS b
 LEFT ANY JOIN k2.symbol_registry AS r ON b.exchange = r.exchange AND b.exchange_symbol = r.exchange_symbol
