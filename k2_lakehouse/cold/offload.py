@@ -173,34 +173,55 @@ class _WarmFile:
     exchange: str
     rows: int
     checksum: int
+    final: bool  # read with FINAL: some stored rows of the file share a sorting key
+
+
+def _by_file(client: Client, cold: ColdTable, hours: HourRange, final: bool,
+             checksum: bool) -> dict[tuple[int, str], tuple[int, int]]:
+    """(span start, exchange) -> (rows, checksum or 0) of the range's warm rows, read with or without FINAL."""
+    result = client.query(
+        f"SELECT {cold.file_start} AS file_start, exchange, count(), {checksum_sql(cold.warm) if checksum else '0'} "
+        f"FROM {cold.source(final)} WHERE {cold.range_predicate} GROUP BY file_start, exchange",
+        parameters=hours.parameters)
+    return {(int(start), str(exchange)): (int(rows), int(value)) for start, exchange, rows, value in result.result_rows}
 
 
 def _warm_files(client: Client, cold: ColdTable, hours: HourRange) -> list[_WarmFile]:
     """Rows and checksum of the range in warm, per file to stage.
 
-    The same source, predicate and checksum expression as `seal.table_checksum`, grouped by file, so that
-    each file is then written by its own query without PARTITION BY: ClickHouse's partitioned write copies
-    every block into per-file blocks (~0.25 of ~1.4 CPU-s for a 2M-row hour), and the group counts check
-    each staged file on its own.
+    The same rows, predicate and checksum expression as `seal.table_checksum`, grouped by file, so that each
+    file is then written by its own query without PARTITION BY: ClickHouse's partitioned write copies every
+    block into per-file blocks (~0.25 of ~1.4 CPU-s for a 2M-row hour), and the group counts check each
+    staged file on its own.
+
+    FINAL is paid only where it changes something. Bronze and silver are summed as stored, and counted with
+    FINAL (which reads only the sorting key): where the two counts agree no two stored rows share a key, so
+    the stored rows are the final rows, and that file is written without FINAL too. A seal leaves no such
+    pairs; a replayed live insert not yet merged does, and those files are read with FINAL throughout. This
+    saves ~0.16 of ~1.7 CPU-s on a 2M-row silver hour.
     """
-    result = client.query(
-        f"SELECT {cold.file_start} AS file_start, exchange, count(), {checksum_sql(cold.warm)} "
-        f"FROM {cold.warm_source} WHERE {cold.range_predicate} GROUP BY file_start, exchange ORDER BY file_start, exchange",
-        parameters=hours.parameters)
-    return [_WarmFile(datetime.fromtimestamp(start, UTC), str(exchange), int(rows), int(checksum))
-            for start, exchange, rows, checksum in result.result_rows]
+    stored = _by_file(client, cold, hours, final=False, checksum=True)
+    merged = stored
+    if cold.warm.final and cold.timeframe is None:
+        counts = _by_file(client, cold, hours, final=True, checksum=False)
+        if any(counts.get(key, (0, 0))[0] != rows for key, (rows, _) in stored.items()):
+            merged = _by_file(client, cold, hours, final=True, checksum=True)
+    return [_WarmFile(datetime.fromtimestamp(start, UTC), exchange, rows, checksum,
+                      final=rows != stored.get((start, exchange), (-1, 0))[0])
+            for (start, exchange), (rows, checksum) in sorted(merged.items())]
 
 
 def _write_files(client: Client, cold: ColdTable, hours: HourRange, warm_files: list[_WarmFile],
                  folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=False)
-    query = f"INSERT INTO FUNCTION file({{path:String}}, 'Parquet') {cold.select_sql} AND {cold.file_predicate}"
     paths = []
     for n, warm_file in enumerate(warm_files):
         path = folder / f"part-{n:05d}.parquet"
-        client.command(query, settings=PARQUET_SETTINGS, parameters={
-            **hours.parameters, "path": str(path), "file_start": warm_file.start,
-            "file_end": warm_file.start + FILE_SPANS[cold.file_span], "exchange": warm_file.exchange})
+        client.command(
+            f"INSERT INTO FUNCTION file({{path:String}}, 'Parquet') {cold.select(warm_file.final)} AND {cold.file_predicate}",
+            settings=PARQUET_SETTINGS, parameters={
+                **hours.parameters, "path": str(path), "file_start": warm_file.start,
+                "file_end": warm_file.start + FILE_SPANS[cold.file_span], "exchange": warm_file.exchange})
         paths.append(path)
     return paths
 

@@ -133,9 +133,17 @@ class ColdTable:
     @property
     def warm_source(self) -> str:
         """Where the warm rows are read: final candles for gold, deduplicated rows for bronze and silver."""
+        return self.source(final=True)
+
+    def source(self, final: bool) -> str:
+        """`warm_source`, or with final=False the stored rows of bronze and silver as they are, without FINAL.
+
+        Those are the same rows whenever no two stored rows of the range share a sorting key (ReplacingMergeTree
+        without a version or is_deleted column: FINAL only collapses rows with equal keys).
+        """
         if self.timeframe is not None:
             return f"k2.{self.warm.name}_view"
-        return f"{self.warm.qualified}{' FINAL' if self.warm.final else ''}"
+        return f"{self.warm.qualified}{' FINAL' if final and self.warm.final else ''}"
 
     @property
     def range_predicate(self) -> str:
@@ -150,8 +158,12 @@ class ColdTable:
     @property
     def select_sql(self) -> str:
         """The warm rows of an hour range, cast column by column to the cold schema."""
+        return self.select(final=True)
+
+    def select(self, final: bool) -> str:
+        """`select_sql`, reading `source(final)`."""
         columns = ", ".join(c.from_warm for c in self.columns)
-        return f"SELECT {columns} FROM {self.warm_source} WHERE {self.range_predicate}"
+        return f"SELECT {columns} FROM {self.source(final)} WHERE {self.range_predicate}"
 
     @property
     def cold_structure(self) -> str:

@@ -160,6 +160,29 @@ def test_an_offload_racing_warm_writes_restages_then_gives_up_leaving_cold_as_it
     assert len(list(staging.iterdir())) == 1, "only the first offload's files remain; failed stages are removed"
 
 
+def test_unmerged_duplicates_in_warm_are_offloaded_once(warm: Client, catalog: SqlCatalog, kraken: HourRange,
+                                                       datasets: Path) -> None:
+    """Files are written without FINAL only where no two stored rows share a key; a replay not yet merged leaves
+    such pairs, and then the files are read with FINAL."""
+    silver = cold_table("silver_trades")
+    assert not any(f.final for f in offload_module._warm_files(warm, silver, kraken)), "a seal leaves no pairs"
+    for table in ("bronze_trades", "silver_trades"):
+        warm.command(f"SYSTEM STOP MERGES k2.{table}")
+    try:
+        ingest_file(warm, datasets / KRAKEN_TRADES)  # a replay: every trade stored twice until a merge
+        assert all(f.final for f in offload_module._warm_files(warm, silver, kraken))
+        for name in ("bronze_trades", "silver_trades"):
+            result = offload_hours(warm, catalog, name, kraken)
+            stored = int(warm.command(f"SELECT count() FROM k2.{cold_table(name).warm.name} WHERE "
+                                      f"{cold_table(name).range_predicate}", parameters=kraken.parameters))
+            assert stored > result.rows > 0, name
+            verdict = matches_warm(warm, catalog, name, kraken)
+            assert verdict.ok and verdict.cold_rows == result.rows, (name, verdict)
+    finally:
+        for table in ("bronze_trades", "silver_trades"):
+            warm.command(f"SYSTEM START MERGES k2.{table}")
+
+
 def test_a_range_that_is_not_whole_hours_is_refused(warm: Client, catalog: SqlCatalog) -> None:
     with pytest.raises(ValueError, match="whole hours"):
         offload_hours(warm, catalog, "raw_trades", HourRange(datetime(2025, 11, 10, 17, 30, tzinfo=UTC),
