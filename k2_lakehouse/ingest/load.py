@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from k2_lakehouse.ingest.formats import detect_format, exchange_of
 from k2_lakehouse.ingest.reader import DEFAULT_BATCH_BYTES, constant_array, read_batches
-from k2_lakehouse.warm.client import PARALLELISM, parallel_clients, query_in_parallel
+from k2_lakehouse.warm.client import PARALLELISM, in_parallel, parallel_clients
 from k2_lakehouse.warm.seal import INSERT_SETTINGS, shard_filters
 from k2_lakehouse.warm.tables import BRONZE_TRADES
 
@@ -105,27 +105,32 @@ def ingest_file(client: Client, path: Path, source_format: str | None = None, sy
     return summary
 
 
-# The counts look only at the hours the ingest touched (found through trades_raw's sorting key), so a
-# summary costs the same against thirty days of warm data as against an empty store.
+# The counts look only at the hours the ingest touched (found once through trades_raw, then by its sorting
+# key), so a summary costs the same against thirty days of warm data as against an empty store.
 _THIS_INGEST = "source_name = {name:String} AND received_at = {received:DateTime64(6, 'UTC')}"
-_ITS_HOURS = f"event_hour IN (SELECT DISTINCT event_hour FROM k2.trades_raw WHERE {_THIS_INGEST})"
+_ITS_HOURS = "event_hour IN (SELECT toDateTime(arrayJoin({hours:Array(UInt32)}), 'UTC'))"
 
 
 def _count_outcomes(client: Client, summary: IngestSummary, received_at: datetime) -> None:
-    where = {"name": summary.path, "received": received_at}
-    summary.skipped = int(client.command(
-        f"SELECT count() FROM k2.trades_skipped WHERE {_ITS_HOURS} AND {_THIS_INGEST}", parameters=where))
-    rows = client.query(
-        f"SELECT toString(reason), count(), countIf(stage = 'validate') FROM k2.silver_trades_dlq "
-        f"WHERE {_ITS_HOURS} AND {_THIS_INGEST} GROUP BY reason ORDER BY reason", parameters=where).result_rows
-    summary.dlq = {reason: int(count) for reason, count, _ in rows}
-    validation_dlq = sum(int(validated) for _, _, validated in rows)
+    where: dict[str, object] = {"name": summary.path, "received": received_at}
+    where["hours"] = [int(hour) for hour, in client.query(
+        f"SELECT DISTINCT toUnixTimestamp(event_hour) FROM k2.trades_raw WHERE {_THIS_INGEST}", parameters=where).result_rows]
+    skipped = f"SELECT count() FROM k2.trades_skipped WHERE {_ITS_HOURS} AND {_THIS_INGEST}"
+    dlq = (f"SELECT toString(reason), count(), countIf(stage = 'validate') FROM k2.silver_trades_dlq "
+           f"WHERE {_ITS_HOURS} AND {_THIS_INGEST} GROUP BY reason ORDER BY reason")
     # New trades: distinct ids of this ingest not already stored by an earlier one, counted per shard of
-    # ids at once (a shard holds every copy of its ids, so the shards' counts add up).
-    new_trades = query_in_parallel(client, [
+    # ids (a shard holds every copy of its ids, so the shards' counts add up). All at once, on parallel handles.
+    new_trades = [
         f"SELECT uniqExact(exchange, exchange_symbol, trade_id) FROM k2.bronze_trades WHERE {_ITS_HOURS} AND {_THIS_INGEST} "
         f"AND {shard} AND (exchange, exchange_symbol, trade_id) NOT IN (SELECT exchange, exchange_symbol, trade_id "
         f"FROM k2.bronze_trades WHERE {_ITS_HOURS} AND received_at < {{received:DateTime64(6, 'UTC')}} AND {shard})"
-        for shard in shard_filters(BRONZE_TRADES.shard_key)], where)
-    summary.trades = max(sum(int(count) for count, in new_trades) - validation_dlq, 0)
+        for shard in shard_filters(BRONZE_TRADES.shard_key)]
+    results = in_parallel(client, [
+        lambda handle: int(handle.command(skipped, parameters=where)),
+        lambda handle: handle.query(dlq, parameters=where).result_rows,
+        *(lambda handle, query=query: int(handle.command(query, parameters=where)) for query in new_trades)])
+    summary.skipped = results[0]
+    summary.dlq = {reason: int(count) for reason, count, _ in results[1]}
+    validation_dlq = sum(int(validated) for _, _, validated in results[1])
+    summary.trades = max(sum(results[2:]) - validation_dlq, 0)
     summary.duplicates = summary.messages - summary.trades - summary.skipped - summary.dlq_total

@@ -160,9 +160,3 @@ def run_in_parallel(client: Client, commands: Sequence[str], parameters: dict[st
     in_parallel(client, [lambda handle, command=command: handle.command(command, parameters=parameters, settings=settings)
                          for command in commands], workers)
 
-
-def query_in_parallel(client: Client, queries: Sequence[str], parameters: dict[str, object] | None = None,
-                      workers: int = PARALLELISM) -> list[tuple[object, ...]]:
-    """The first row of each query, run on up to `workers` handles at once."""
-    return in_parallel(client, [lambda handle, query=query: tuple(handle.query(query, parameters=parameters).result_rows[0])
-                                for query in queries], workers)
