@@ -125,16 +125,49 @@ def _sharded(statement: str, shard_key: str) -> list[str]:
     return [f"{statement} AND {shard}" for shard in shard_filters(shard_key)]
 
 
+# A delete is registered at once and applied in the background, to the parts that exist when it is
+# registered: the rows a replay inserts afterwards are newer and never touched by it. So the replay runs
+# while the delete waits for any merge in progress on those parts (up to ~1 s after a large ingest), and
+# the seal waits for its deletes only before it reads the layer back.
+_DELETE_SETTINGS = {"lightweight_deletes_sync": 0}
+MUTATION_TIMEOUT_S = 300.0
+
+
+def _replace(client: Client, hours: HourRange, deletes: dict[str, str], replays: list[str]) -> None:
+    """Delete a layer's rows of the range (table -> which rows) and replay the layer below in their place."""
+    run_in_parallel(client, [f"DELETE FROM k2.{table} WHERE {rows}" for table, rows in deletes.items()],
+                    hours.parameters, _DELETE_SETTINGS)
+    run_in_parallel(client, replays, hours.parameters, SEAL_SETTINGS)
+    wait_for_mutations(client, sorted(deletes))
+
+
+def wait_for_mutations(client: Client, tables: list[str], timeout_s: float = MUTATION_TIMEOUT_S) -> None:
+    """Return once no mutation (delete) of the warm `tables` is pending; raise if one failed or never ends."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        pending = client.query(
+            "SELECT table, latest_fail_reason FROM system.mutations WHERE database = 'k2' "
+            "AND table IN {tables:Array(String)} AND NOT is_done", parameters={"tables": tables}).result_rows
+        if not pending:
+            return
+        failed = [(table, reason) for table, reason in pending if reason]
+        if failed:
+            raise RuntimeError(f"a delete on k2.{failed[0][0]} failed: {failed[0][1]}")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"deletes on {', '.join(f'k2.{t}' for t, _ in pending)} still pending after {timeout_s:.0f} s")
+        time.sleep(0.02)
+
+
 def seal_bronze(client: Client, hours: HourRange) -> LayerResult:
     """Re-parse the raw hours into bronze, the parse-stage DLQ and the skipped-message log."""
     started = time.perf_counter()
     p = hours.parameters
-    run_in_parallel(client, [f"DELETE FROM k2.{table} WHERE {_where_hours('event_hour')}{extra}" for table, extra in (
-        ("bronze_trades", ""), ("trades_skipped", ""), ("silver_trades_dlq", " AND stage = 'parse'"))], p)
-    run_in_parallel(client, _sharded(
+    in_range = _where_hours("event_hour")
+    _replace(client, hours, {"bronze_trades": in_range, "trades_skipped": in_range,
+                             "silver_trades_dlq": f"{in_range} AND stage = 'parse'"}, _sharded(
         "INSERT INTO k2.trades_raw_intake SELECT exchange, source_format, source_name, source_partition, "
         "source_position, source_element, source_symbol, payload, received_at, message_ts, event_hour "
-        f"FROM k2.trades_raw WHERE {_where_hours('event_hour')}", TRADES_RAW.shard_key), p, SEAL_SETTINGS)
+        f"FROM k2.trades_raw WHERE {_where_hours('event_hour')}", TRADES_RAW.shard_key))
     skipped = int(client.command(f"SELECT count() FROM k2.trades_skipped WHERE {_where_hours('event_hour')}",
                                  parameters=p))
     return _measure(client, BRONZE_TRADES, hours, started, skipped=skipped)
@@ -144,12 +177,10 @@ def seal_silver(client: Client, hours: HourRange) -> LayerResult:
     """Re-validate the deduplicated bronze hours into silver and the validation-stage DLQ."""
     started = time.perf_counter()
     p = hours.parameters
-    run_in_parallel(client, [f"DELETE FROM k2.silver_trades WHERE {_where_hours('exchange_ts')}",
-                             f"DELETE FROM k2.silver_trades_dlq WHERE {_where_hours('event_hour')} AND stage = 'validate'"],
-                    p)
-    run_in_parallel(client, _sharded(
-        f"INSERT INTO k2.bronze_intake ({_BRONZE_COLUMNS}) SELECT {_BRONZE_COLUMNS} FROM k2.bronze_trades FINAL "
-        f"WHERE {_where_hours('event_hour')}", BRONZE_TRADES.shard_key), p, SEAL_SETTINGS)
+    _replace(client, hours, {"silver_trades": _where_hours("exchange_ts"),
+                             "silver_trades_dlq": f"{_where_hours('event_hour')} AND stage = 'validate'"},
+             _sharded(f"INSERT INTO k2.bronze_intake ({_BRONZE_COLUMNS}) SELECT {_BRONZE_COLUMNS} FROM k2.bronze_trades "
+                      f"FINAL WHERE {_where_hours('event_hour')}", BRONZE_TRADES.shard_key))
     _attach_raw_payloads(client, hours)
     dlq = dict(client.query(
         f"SELECT toString(reason), count() FROM k2.silver_trades_dlq WHERE {_where_hours('event_hour')} "
@@ -191,12 +222,9 @@ def seal_gold(client: Client, hours: HourRange) -> list[LayerResult]:
     The six tables are sealed together because one replay of silver feeds all six views.
     """
     started = time.perf_counter()
-    p = hours.parameters
-    run_in_parallel(client, [f"DELETE FROM {table.qualified} WHERE {_where_hours('event_hour')}" for table in GOLD_TABLES],
-                    p)
-    run_in_parallel(client, _sharded(
-        f"INSERT INTO k2.silver_intake SELECT * FROM k2.silver_trades FINAL WHERE {_where_hours('exchange_ts')}",
-        SILVER_TRADES.shard_key), p, SEAL_SETTINGS)
+    _replace(client, hours, {table.name: _where_hours("event_hour") for table in GOLD_TABLES},
+             _sharded(f"INSERT INTO k2.silver_intake SELECT * FROM k2.silver_trades FINAL WHERE {_where_hours('exchange_ts')}",
+                      SILVER_TRADES.shard_key))
     return [_measure(client, gold_table(tf), hours, started) for tf in TIMEFRAMES]
 
 
