@@ -111,18 +111,13 @@ def _measure(client: Client, table: WarmTable, hours: HourRange, started: float,
     return LayerResult(table.name, rows, checksum, time.perf_counter() - started, dict(extra))
 
 
-def shard_filters(shard_key: str) -> list[str]:
-    """PARALLELISM predicates that split rows into disjoint shards by a table's `shard_key`.
+def _sharded(statement: str, shard_key: str) -> list[str]:
+    """`statement` (ending in a WHERE clause) split into PARALLELISM disjoint shards by a table's `shard_key`.
 
     Shards run at once, each on its own handle, because one INSERT SELECT's view chain uses one core.
     The key is the same for every version of a row, so deduplication within a shard is exact.
     """
-    return [f"({shard_key}) % {PARALLELISM} = {shard}" for shard in range(PARALLELISM)]
-
-
-def _sharded(statement: str, shard_key: str) -> list[str]:
-    """`statement` (ending in a WHERE clause) once per shard of `shard_filters(shard_key)`."""
-    return [f"{statement} AND {shard}" for shard in shard_filters(shard_key)]
+    return [f"{statement} AND ({shard_key}) % {PARALLELISM} = {shard}" for shard in range(PARALLELISM)]
 
 
 # A delete is registered at once and applied in the background, to the parts that exist when it is
