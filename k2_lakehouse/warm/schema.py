@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +13,12 @@ from clickhouse_connect.driver.client import Client
 
 SQL_DIR = Path(os.environ.get("K2_SQL_DIR", Path(__file__).resolve().parents[2] / "sql"))
 SYMBOLS_CSV = Path(__file__).resolve().parents[1] / "reference" / "symbols.csv"
+
+log = logging.getLogger(__name__)
+
+# A table declared column by column (sql/ style: one column per line, indented four spaces).
+_TABLE_DDL = re.compile(r"CREATE TABLE IF NOT EXISTS k2\.(\w+)\s*\n\(\n(.*?)\n\)", re.S)
+_COLUMN = re.compile(r"^    (\w+) ", re.M)
 
 
 @dataclass(frozen=True)
@@ -47,7 +55,36 @@ def apply_schema(client: Client, sql_dir: Path = SQL_DIR) -> list[str]:
             raise RuntimeError(f"applying {path.name} failed: {exc}") from exc
         applied.append(path.name)
     load_symbol_registry(client)
+    for drift in schema_drift(client, sql_dir):
+        log.warning("%s: the store was created by an older k2 and CREATE IF NOT EXISTS kept it; rebuild the warm "
+                    "store (or migrate it) to pick up the change", drift)
     return applied
+
+
+def declared_columns(sql_dir: Path = SQL_DIR) -> dict[str, tuple[str, list[str]]]:
+    """table -> (its schema file, its column names in order), for the tables sql/ declares column by column."""
+    declared = {}
+    for path in schema_files(sql_dir):
+        match = _TABLE_DDL.search(read_statement(path))
+        if match:
+            declared[match.group(1)] = (path.name, _COLUMN.findall(match.group(2)))
+    return declared
+
+
+def schema_drift(client: Client, sql_dir: Path = SQL_DIR) -> list[str]:
+    """What differs between this store's tables and sql/, one line per table; empty when they agree."""
+    stored = dict(client.query(
+        "SELECT table, arrayMap(c -> c.2, arraySort(groupArray((position, name)))) FROM system.columns "
+        "WHERE database = 'k2' GROUP BY table").result_rows)
+    drift = []
+    for table, (file_name, columns) in declared_columns(sql_dir).items():
+        have = list(stored.get(table, columns))
+        if have != columns:
+            extra, missing = [c for c in have if c not in columns], [c for c in columns if c not in have]
+            how = [*([f"has {', '.join(extra)}, which the file does not declare"] if extra else []),
+                   *([f"lacks {', '.join(missing)}"] if missing else [])] or ["has its columns in another order"]
+            drift.append(f"k2.{table} differs from sql/{file_name}: it {' and '.join(how)}")
+    return drift
 
 
 def load_symbol_registry(client: Client, symbols: list[Symbol] | None = None) -> int:

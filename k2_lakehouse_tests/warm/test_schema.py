@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from k2_lakehouse.warm.schema import SQL_DIR, apply_schema, read_statement, schema_files
+from k2_lakehouse.warm.schema import SQL_DIR, apply_schema, declared_columns, read_statement, schema_drift, schema_files
 
 
 def test_applying_the_schema_twice_changes_nothing(warm: Client) -> None:
@@ -27,3 +27,23 @@ def test_the_optional_kafka_source_ddl_parses(warm: Client, path) -> None:
     # No broker runs here, so only the syntax is checked: formatQuery parses without executing.
     formatted = warm.command("SELECT formatQuery({q:String})", parameters={"q": read_statement(path)})
     assert "k2.trades_kafka" in formatted
+
+
+def test_the_declared_columns_are_read_from_every_column_by_column_table() -> None:
+    declared = declared_columns()
+    assert declared["bronze_trades"][0] == "040_bronze_trades.sql"
+    assert declared["trades_raw"][1][-2:] == ["message_ts", "event_hour"]
+    assert "payload" not in declared["bronze_trades"][1]
+
+
+def test_a_fresh_store_has_no_schema_drift(warm: Client) -> None:
+    assert schema_drift(warm) == []
+
+
+def test_a_store_from_an_older_k2_is_reported_with_the_column_that_differs(warm: Client) -> None:
+    warm.command("ALTER TABLE k2.bronze_trades ADD COLUMN payload String AFTER source_element")
+    try:
+        assert schema_drift(warm) == [
+            "k2.bronze_trades differs from sql/040_bronze_trades.sql: it has payload, which the file does not declare"]
+    finally:
+        warm.command("ALTER TABLE k2.bronze_trades DROP COLUMN payload")
