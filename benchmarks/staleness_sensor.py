@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import tempfile
 import time
@@ -20,72 +21,77 @@ from pathlib import Path
 
 def main(runs: int = 5) -> None:
     home = Path(tempfile.mkdtemp(prefix="k2bench-", dir=Path.cwd()))
-    os.environ.update({"K2_HOME": str(home), "K2_PARTITIONS_START": "2024-01-01-00:00"})
-    os.chdir(home)
-    import dagster as dg
+    started_in = Path.cwd()
+    try:
+        os.environ.update({"K2_HOME": str(home), "K2_PARTITIONS_START": "2024-01-01-00:00"})
+        os.chdir(home)
+        import dagster as dg
 
-    from k2_lakehouse.cold.catalog import load_catalog
-    from k2_lakehouse.cold.names import COLD_TO_WARM
-    from k2_lakehouse.cold.offload import offload_hours
-    from k2_lakehouse.cold.tables import ensure_cold_tables
-    from k2_lakehouse.definitions import defs
-    from k2_lakehouse.defs.partitions import partition_key_of
-    from k2_lakehouse.warm.client import connect
-    from k2_lakehouse.warm.schema import apply_schema
-    from k2_lakehouse.warm.seal import HourRange
+        from k2_lakehouse.cold.catalog import load_catalog
+        from k2_lakehouse.cold.names import COLD_TO_WARM
+        from k2_lakehouse.cold.offload import offload_hours
+        from k2_lakehouse.cold.tables import ensure_cold_tables
+        from k2_lakehouse.definitions import defs
+        from k2_lakehouse.defs.partitions import partition_key_of
+        from k2_lakehouse.warm.client import connect
+        from k2_lakehouse.warm.schema import apply_schema
+        from k2_lakehouse.warm.seal import HourRange
 
-    client = connect(f"chdb://{home / 'clickhouse'}")
-    apply_schema(client)
-    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
-    start = end - timedelta(days=30)
-    received = datetime.now(UTC) - timedelta(minutes=30)
-    # 720 hours x 50 Binance aggTrades, arrived half an hour ago.
-    client.command(
-        "INSERT INTO k2.trades_raw (exchange, source_format, source_name, source_position, payload, received_at) "
-        "SELECT 'binance', 'binance-aggtrades-csv', 'bench', number, "
-        "concat(toString(number), ',1.5,2.0,', toString(number), ',', toString(number), ',', "
-        "toString(toUnixTimestamp64Milli(toDateTime64({start:DateTime('UTC')}, 3) + toIntervalSecond(number * 72))), "
-        "',true,true'), "
-        "{received:DateTime64(6, 'UTC')} FROM numbers(36000)",
-        parameters={"start": start, "received": received}, settings={"log_comment": "k2:seal"})
-    catalog = load_catalog()
-    ensure_cold_tables(catalog)
-    late_hour = start + timedelta(days=12, hours=5)
-    offload_hours(client, catalog, "raw_trades", HourRange(late_hour, late_hour + timedelta(hours=1)))
-    hours = [start + timedelta(hours=i) for i in range(720)]
-    instance = dg.DagsterInstance.ephemeral()
-    for name in COLD_TO_WARM:
-        for hour in hours:
-            instance.report_runless_asset_event(dg.AssetMaterialization(["cold", name], partition=partition_key_of(hour)))
-    sensor = defs.resolve_sensor_def("cold_staleness_sensor")
-    resources = {"warm": defs.resources["warm"], "cold_store": defs.resources["cold_store"]}
-    cursor = json.dumps({"received_after": received.isoformat()})
+        client = connect(f"chdb://{home / 'clickhouse'}")
+        apply_schema(client)
+        end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+        start = end - timedelta(days=30)
+        received = datetime.now(UTC) - timedelta(minutes=30)
+        # 720 hours x 50 Binance aggTrades, arrived half an hour ago.
+        client.command(
+            "INSERT INTO k2.trades_raw (exchange, source_format, source_name, source_position, payload, received_at) "
+            "SELECT 'binance', 'binance-aggtrades-csv', 'bench', number, "
+            "concat(toString(number), ',1.5,2.0,', toString(number), ',', toString(number), ',', "
+            "toString(toUnixTimestamp64Milli(toDateTime64({start:DateTime('UTC')}, 3) + toIntervalSecond(number * 72))), "
+            "',true,true'), "
+            "{received:DateTime64(6, 'UTC')} FROM numbers(36000)",
+            parameters={"start": start, "received": received}, settings={"log_comment": "k2:seal"})
+        catalog = load_catalog()
+        ensure_cold_tables(catalog)
+        late_hour = start + timedelta(days=12, hours=5)
+        offload_hours(client, catalog, "raw_trades", HourRange(late_hour, late_hour + timedelta(hours=1)))
+        hours = [start + timedelta(hours=i) for i in range(720)]
+        instance = dg.DagsterInstance.ephemeral()
+        for name in COLD_TO_WARM:
+            for hour in hours:
+                instance.report_runless_asset_event(dg.AssetMaterialization(["cold", name], partition=partition_key_of(hour)))
+        sensor = defs.resolve_sensor_def("cold_staleness_sensor")
+        resources = {"warm": defs.resources["warm"], "cold_store": defs.resources["cold_store"]}
+        cursor = json.dumps({"received_after": received.isoformat()})
 
-    def tick(at_cursor: str) -> tuple[float, object]:
-        started = time.perf_counter()
-        with dg.build_sensor_context(instance=instance, cursor=at_cursor, resources=resources) as context:
-            result = sensor.evaluate_tick(context)
-        return time.perf_counter() - started, result
+        def tick(at_cursor: str) -> tuple[float, object]:
+            started = time.perf_counter()
+            with dg.build_sensor_context(instance=instance, cursor=at_cursor, resources=resources) as context:
+                result = sensor.evaluate_tick(context)
+            return time.perf_counter() - started, result
 
-    idle = [tick(cursor)[0] for _ in range(runs)]
-    client.command(
-        "INSERT INTO k2.trades_raw (exchange, source_format, source_name, source_position, payload, received_at) VALUES "
-        "('binance', 'binance-aggtrades-csv', 'late', 1, {payload:String}, now64(6))",
-        parameters={"payload": f"999999,1.6,1.0,999999,999999,{int((late_hour + timedelta(minutes=3)).timestamp() * 1000)},"
-                               "true,true"})
-    found = []
-    for _ in range(runs):
-        seconds, result = tick(cursor)
-        found.append(seconds)
-    requested = [(r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
-                 for r in result.run_requests]
-    print(f"\nstaleness sensor, 30 days x 9 tables = {9 * 720:,} partitions, {os.cpu_count()} cores, "
-          f"{datetime.now(UTC):%Y-%m-%d}, medians of {runs}\n")
-    print("| measure | median (s) | target |")
-    print("|---|---|---|")
-    print(f"| tick, nothing arrived (baseline) | {statistics.median(idle):.3f} | — |")
-    print(f"| tick finding one late hour among 720 | {statistics.median(found):.3f} | ≤ 2 |")
-    print(f"\nrequested: {requested} (expected [{(partition_key_of(late_hour),) * 2}])")
+        idle = [tick(cursor)[0] for _ in range(runs)]
+        client.command(
+            "INSERT INTO k2.trades_raw (exchange, source_format, source_name, source_position, payload, received_at) VALUES "
+            "('binance', 'binance-aggtrades-csv', 'late', 1, {payload:String}, now64(6))",
+            parameters={"payload": f"999999,1.6,1.0,999999,999999,{int((late_hour + timedelta(minutes=3)).timestamp() * 1000)},"
+                                   "true,true"})
+        found = []
+        for _ in range(runs):
+            seconds, result = tick(cursor)
+            found.append(seconds)
+        requested = [(r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
+                     for r in result.run_requests]
+        print(f"\nstaleness sensor, 30 days x 9 tables = {9 * 720:,} partitions, {os.cpu_count()} cores, "
+              f"{datetime.now(UTC):%Y-%m-%d}, medians of {runs}\n")
+        print("| measure | median (s) | target |")
+        print("|---|---|---|")
+        print(f"| tick, nothing arrived (baseline) | {statistics.median(idle):.3f} | — |")
+        print(f"| tick finding one late hour among 720 | {statistics.median(found):.3f} | ≤ 2 |")
+        print(f"\nrequested: {requested} (expected [{(partition_key_of(late_hour),) * 2}])")
+    finally:
+        os.chdir(started_in)
+        shutil.rmtree(home, ignore_errors=True)
 
 
 if __name__ == "__main__":
