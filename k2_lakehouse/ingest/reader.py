@@ -78,8 +78,9 @@ def _line_chunks(path: Path, batch_bytes: int) -> Iterator[pa.Array]:
 def _lines(chunk: pa.Array) -> tuple[int, np.ndarray, pa.Array]:
     """How many lines `chunk` holds, and the line numbers (0-based) and contents of its non-blank ones."""
     lines = pc.split_pattern(chunk, b"\n").flatten()[:-1]  # the chunk ends with "\n"
-    if pc.any(pc.ends_with(lines, b"\r")).as_py():
-        lines = pc.if_else(pc.ends_with(lines, b"\r"), pc.binary_slice(lines, 0, -1), lines)
+    crlf = pc.ends_with(lines, b"\r")
+    if pc.any(crlf).as_py():
+        lines = pc.if_else(crlf, pc.binary_slice(lines, 0, -1), lines)
     blank = pc.match_substring_regex(lines, _BLANK)
     if not pc.any(blank).as_py():
         return len(lines), np.arange(len(lines)), lines
