@@ -17,7 +17,7 @@ from pyiceberg.transforms import DayTransform, HourTransform, MonthTransform
 from k2_lakehouse.cold.compaction import CompactionEngine, CompactionResult, compact_table, partitions_needing_compaction
 from k2_lakehouse.cold.tables import COLD_TABLES
 from k2_lakehouse.cold.verify import matches_warm
-from k2_lakehouse.warm.seal import HourRange
+from k2_lakehouse.warm.seal import HourRange, in_hours
 
 # The common scan of each table: per symbol (or source) in time order.
 SORT_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -75,7 +75,7 @@ def warm_hours(client: Client, hours: HourRange | None = None) -> list[datetime]
     """The hours warm holds raw messages for (all, or those within `hours`)."""
     where, params = "", {}
     if hours is not None:
-        where, params = "WHERE event_hour >= {start:DateTime('UTC')} AND event_hour < {end:DateTime('UTC')}", hours.parameters
+        where, params = f"WHERE {in_hours('event_hour')}", hours.parameters
     rows = client.query(f"SELECT DISTINCT event_hour FROM k2.trades_raw {where} ORDER BY event_hour", parameters=params)
     return [h.replace(tzinfo=UTC) for (h,) in rows.result_rows]
 

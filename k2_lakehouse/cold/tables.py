@@ -24,10 +24,8 @@ from pyiceberg.transforms import DayTransform, HourTransform, IdentityTransform,
 from pyiceberg.types import DecimalType, IcebergType, LongType, NestedField, StringType, TimestamptzType
 
 from k2_lakehouse.cold.catalog import NAMESPACE
-from k2_lakehouse.warm.seal import HourRange, gold_windows_predicate
+from k2_lakehouse.warm.seal import HourRange, gold_windows_predicate, in_hours
 from k2_lakehouse.warm.tables import BRONZE_TRADES, SILVER_TRADES, TIMEFRAMES, TRADES_RAW, WarmTable, gold_table
-
-_IN_RANGE = "{column} >= {{start:DateTime('UTC')}} AND {column} < {{end:DateTime('UTC')}}"
 
 FILE_SPANS = {"Hour": timedelta(hours=1), "Day": timedelta(days=1)}
 
@@ -153,7 +151,7 @@ class ColdTable:
         """
         if self.timeframe is not None:
             return gold_windows_predicate(self.timeframe)
-        return _IN_RANGE.format(column=self.hour_column)
+        return in_hours(self.hour_column)
 
     @property
     def select_sql(self) -> str:
@@ -182,8 +180,7 @@ class ColdTable:
         Column bounds rather than `file_start` itself, so ClickHouse prunes with the primary key (every warm
         sorting key starts with the hour and/or the exchange).
         """
-        return (f"{self.hour_column} >= {{file_start:DateTime('UTC')}} AND {self.hour_column} < {{file_end:DateTime('UTC')}} "
-                "AND exchange = {exchange:String}")
+        return f"{in_hours(self.hour_column, 'file_start', 'file_end')} AND exchange = {{exchange:String}}"
 
     def range_filter(self, hours: HourRange) -> BooleanExpression:
         """The Iceberg row filter equal to `range_predicate`: the rows an offload of `hours` replaces."""

@@ -15,11 +15,11 @@ from clickhouse_connect.driver.client import Client
 
 from k2_lakehouse.ingest.formats import FormatError
 from k2_lakehouse.ingest.load import ingest_file
-from k2_lakehouse.warm.seal import SEAL_SETTINGS, HourRange
+from k2_lakehouse.warm.seal import SEAL_SETTINGS, HourRange, in_hours
 
 RAW_COLUMNS = ("exchange, source_format, source_name, source_partition, source_position, source_element, "
                "source_symbol, payload, received_at")
-_IN_RANGE = "event_hour >= {start:DateTime('UTC')} AND event_hour < {end:DateTime('UTC')}"
+_IN_RANGE = in_hours("event_hour")
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,10 @@ from decimal import Decimal
 import polars as pl
 from clickhouse_connect.driver.client import Client
 
-from k2_lakehouse.warm.seal import HourRange, gold_windows_predicate
+from k2_lakehouse.warm.seal import HourRange, gold_windows_predicate, in_hours
 from k2_lakehouse.warm.tables import TIMEFRAMES
 
 _SCALE = 10**12
-_HOURS = "{column} >= {{start:DateTime('UTC')}} AND {column} < {{end:DateTime('UTC')}}"
 
 
 @dataclass(frozen=True)
@@ -26,7 +25,7 @@ def silver_duplicates(client: Client, hours: HourRange) -> int:
     """Silver rows beyond one per (exchange, exchange_symbol, trade_id) in the range, read without FINAL."""
     return int(client.command(
         "SELECT count() - uniqExact(exchange, exchange_symbol, trade_id) FROM k2.silver_trades "
-        f"WHERE {_HOURS.format(column='exchange_ts')}",
+        f"WHERE {in_hours('exchange_ts')}",
         parameters=hours.parameters))
 
 
@@ -45,7 +44,7 @@ def ohlcv_sanity(client: Client, hours: HourRange) -> CheckOutcome:
     # Each sub-daily timeframe must carry exactly silver's volume and trade count per hour.
     silver = f"SELECT exchange, symbol, toStartOfHour(exchange_ts) AS hour, sum(quantity) AS v, " \
              f"sum(toUInt64(underlying_trades)) AS n FROM k2.silver_trades FINAL " \
-             f"WHERE {_HOURS.format(column='exchange_ts')} GROUP BY ALL"
+             f"WHERE {in_hours('exchange_ts')} GROUP BY ALL"
     for tf in TIMEFRAMES[:-1]:
         gold = f"SELECT exchange, symbol, toStartOfHour(window_start) AS hour, sum(volume) AS v, " \
                f"sum(trade_count) AS n FROM k2.gold_ohlcv_{tf}_view WHERE {gold_windows_predicate(tf)} GROUP BY ALL"
@@ -74,8 +73,11 @@ def _silver_frame(client: Client, hours: HourRange) -> pl.DataFrame:
     # Whole days: a daily window touched by the range depends on every hour of its day.
     table = client.query_arrow(
         "SELECT toString(exchange) AS exchange, toString(symbol) AS symbol, exchange_ts, trade_seq, price, quantity, "
-        "underlying_trades FROM k2.silver_trades FINAL WHERE exchange_ts >= toStartOfDay({start:DateTime('UTC')}) "
-        "AND exchange_ts < toStartOfDay({end:DateTime('UTC')}) + INTERVAL 1 DAY", parameters=hours.parameters)
+        "underlying_trades FROM k2.silver_trades FINAL "
+        # DateTime64 bounds, as in seal.in_hours: a DateTime bound can drop the last second's trades.
+        "WHERE exchange_ts >= toDateTime64(toStartOfDay({start:DateTime('UTC')}), 6, 'UTC') "
+        "AND exchange_ts < toDateTime64(toStartOfDay({end:DateTime('UTC')}) + INTERVAL 1 DAY, 6, 'UTC')",
+        parameters=hours.parameters)
     frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
     # Exact arithmetic on scaled 128-bit integers: a polars decimal product would be cut to scale 12.

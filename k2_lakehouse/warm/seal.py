@@ -77,11 +77,15 @@ class LayerResult:
     extra: dict[str, object] = field(default_factory=dict)
 
 
-_IN_RANGE = "{column} >= {{start:DateTime('UTC')}} AND {column} < {{end:DateTime('UTC')}}"
+def in_hours(column: str, start: str = "start", end: str = "end") -> str:
+    """ClickHouse predicate: `column` within [{start}, {end}), both bounds bound as DateTime64(6, 'UTC').
 
-
-def _where_hours(column: str) -> str:
-    return _IN_RANGE.format(column=column)
+    DateTime64 whatever the column's type: ClickHouse (chdb 26.9) drops rows of a DateTime64 sorting-key
+    column in the last second before a `DateTime` upper bound in some granule layouts (on a 2.9M-row silver
+    day, `exchange_ts < {end:DateTime}` missed 6 trades at 08:29:59.37-.91, and the checksums taken with the
+    same predicate agreed). A DateTime64 bound compares exactly and still prunes by the primary key.
+    """
+    return f"{column} >= {{{start}:DateTime64(6, 'UTC')}} AND {column} < {{{end}:DateTime64(6, 'UTC')}}"
 
 
 def table_checksum(client: Client, table: WarmTable, hours: HourRange) -> tuple[int, int]:
@@ -90,7 +94,7 @@ def table_checksum(client: Client, table: WarmTable, hours: HourRange) -> tuple[
         source, where = f"k2.{table.name}_view", gold_windows_predicate(table.name.removeprefix("gold_ohlcv_"))
     else:
         source = f"{table.qualified}{' FINAL' if table.final else ''}"
-        where = _where_hours(table.hour_column)
+        where = in_hours(table.hour_column)
     # One query: split into shards on parallel handles, each shard's FINAL still merges the whole range
     # (measured: twice the CPU, no faster).
     rows, checksum = client.query(
@@ -103,7 +107,7 @@ def gold_windows_predicate(timeframe: str) -> str:
     """The windows an hour range touches: the daily window of a range's hours starts before them."""
     if timeframe == "1d":
         return "window_start >= toStartOfDay({start:DateTime('UTC')}) AND window_start < {end:DateTime('UTC')}"
-    return _where_hours("window_start")
+    return in_hours("window_start")
 
 
 def _measure(client: Client, table: WarmTable, hours: HourRange, started: float, **extra: object) -> LayerResult:
@@ -156,7 +160,7 @@ def wait_for_mutations(client: Client, tables: list[str], timeout_s: float = MUT
 def seal_bronze(client: Client, hours: HourRange) -> LayerResult:
     """Re-parse the raw hours into bronze, the parse-stage DLQ and the skipped-message log."""
     started = time.perf_counter()
-    in_range = _where_hours("event_hour")
+    in_range = in_hours("event_hour")
     _replace(client, hours, {"bronze_trades": in_range, "trades_skipped": in_range,
                              "silver_trades_dlq": f"{in_range} AND stage = 'parse'"}, _sharded(
         "INSERT INTO k2.trades_raw_intake SELECT exchange, source_format, source_name, source_partition, "
@@ -170,13 +174,13 @@ def seal_silver(client: Client, hours: HourRange) -> LayerResult:
     """Re-validate the deduplicated bronze hours into silver and the validation-stage DLQ."""
     started = time.perf_counter()
     p = hours.parameters
-    _replace(client, hours, {"silver_trades": _where_hours("exchange_ts"),
-                             "silver_trades_dlq": f"{_where_hours('event_hour')} AND stage = 'validate'"},
+    _replace(client, hours, {"silver_trades": in_hours("exchange_ts"),
+                             "silver_trades_dlq": f"{in_hours('event_hour')} AND stage = 'validate'"},
              _sharded(f"INSERT INTO k2.bronze_intake ({_BRONZE_COLUMNS}) SELECT {_BRONZE_COLUMNS} FROM k2.bronze_trades "
-                      f"FINAL WHERE {_where_hours('event_hour')}", BRONZE_TRADES.shard_key))
+                      f"FINAL WHERE {in_hours('event_hour')}", BRONZE_TRADES.shard_key))
     _attach_raw_payloads(client, hours)
     dlq = dict(client.query(
-        f"SELECT toString(reason), count() FROM k2.silver_trades_dlq WHERE {_where_hours('event_hour')} "
+        f"SELECT toString(reason), count() FROM k2.silver_trades_dlq WHERE {in_hours('event_hour')} "
         "GROUP BY reason ORDER BY reason", parameters=p).result_rows)
     return _measure(client, SILVER_TRADES, hours, started, dlq={k: int(v) for k, v in dlq.items()})
 
@@ -194,7 +198,7 @@ def _attach_raw_payloads(client: Client, hours: HourRange) -> None:
     Bronze does not store payloads, so a replay sends '' to the DLQ; the rejects are few, and this
     looks up only theirs. Rows are re-inserted with the payload, then the payload-less copies deleted.
     """
-    p, in_range = hours.parameters, _where_hours("event_hour")
+    p, in_range = hours.parameters, in_hours("event_hour")
     pending = f"FROM k2.silver_trades_dlq WHERE {in_range} AND stage = 'validate' AND payload = ''"
     if not int(client.command(f"SELECT count() {pending}", parameters=p)):
         return
@@ -215,8 +219,8 @@ def seal_gold(client: Client, hours: HourRange) -> list[LayerResult]:
     The six tables are sealed together because one replay of silver feeds all six views.
     """
     started = time.perf_counter()
-    _replace(client, hours, {table.name: _where_hours("event_hour") for table in GOLD_TABLES},
-             _sharded(f"INSERT INTO k2.silver_intake SELECT * FROM k2.silver_trades FINAL WHERE {_where_hours('exchange_ts')}",
+    _replace(client, hours, {table.name: in_hours("event_hour") for table in GOLD_TABLES},
+             _sharded(f"INSERT INTO k2.silver_intake SELECT * FROM k2.silver_trades FINAL WHERE {in_hours('exchange_ts')}",
                       SILVER_TRADES.shard_key))
     return [_measure(client, gold_table(tf), hours, started) for tf in TIMEFRAMES]
 
@@ -227,7 +231,7 @@ def raw_result(client: Client, hours: HourRange) -> LayerResult:
 
 def dlq_by_reason(client: Client, hours: HourRange) -> dict[str, int]:
     rows = client.query(
-        f"SELECT toString(reason), count() FROM k2.silver_trades_dlq WHERE {_where_hours('event_hour')} "
+        f"SELECT toString(reason), count() FROM k2.silver_trades_dlq WHERE {in_hours('event_hour')} "
         "GROUP BY reason ORDER BY reason", parameters=hours.parameters).result_rows
     return {reason: int(count) for reason, count in rows}
 
@@ -252,10 +256,10 @@ class Accounting:
 
 
 def accounting(client: Client, hours: HourRange) -> Accounting:
-    w = _where_hours("event_hour")
+    w = in_hours("event_hour")
     row = client.query(
         f"SELECT (SELECT count() FROM k2.trades_raw WHERE {w}), "
-        f"(SELECT count() FROM k2.silver_trades FINAL WHERE {_where_hours('exchange_ts')}), "
+        f"(SELECT count() FROM k2.silver_trades FINAL WHERE {in_hours('exchange_ts')}), "
         f"(SELECT count() FROM k2.silver_trades_dlq WHERE {w}), "
         f"(SELECT count() FROM k2.silver_trades_dlq WHERE {w} AND stage = 'validate'), "
         f"(SELECT count() FROM k2.trades_skipped WHERE {w}), "
