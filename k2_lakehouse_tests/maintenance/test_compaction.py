@@ -51,6 +51,18 @@ def fragmented(table: Table, make_trades: TradeMaker, appends: int = 22, rows: i
     return appends * rows
 
 
+def added_without_ids(table: Table, make_trades: TradeMaker, folder: Path, files: int, seq_start: int = 0,
+                      rows: int = 300) -> None:
+    """Files as the offload's ClickHouse writes them (the table's columns by name, no Parquet field ids),
+    each sorted in the table's order as a read of the warm table returns it, added one snapshot each."""
+    for i in range(files):
+        path = folder / f"clickhouse-{seq_start + i * rows}.parquet"
+        data = make_trades(rows, seq_start=seq_start + i * rows, seed=50 + i).sort_by(
+            [(c, "ascending") for c in SORT_COLUMNS])
+        pq.write_table(data.cast(pa.schema([pa.field(f.name, f.type, f.nullable) for f in data.schema])), path)
+        table.add_files([f"file://{path}"])
+
+
 def rows_by_seq(table: Table) -> pa.Table:
     """Full content in a canonical Arrow schema (files Spark wrote read back as string, not large_string)."""
     return table.scan().to_arrow().cast(table.schema().as_arrow()).sort_by("trade_seq")
@@ -210,6 +222,27 @@ def test_in_process_fallback_path_gives_the_same_content_as_the_fast_path(
     assert_sorted(path, SORT_COLUMNS)
 
 
+def test_in_process_engine_reads_files_without_field_ids_directly_through_the_name_mapping(
+    make_silver: TableMaker, make_trades: TradeMaker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = make_silver()
+    added_without_ids(table, make_trades, tmp_path, files=6)
+    before = content_checksum(table)
+
+    def scan_not_expected(*args: object, **kwargs: object) -> None:
+        raise AssertionError("files the name mapping resolves to the table schema must not go through ArrowScan")
+
+    monkeypatch.setattr(compaction, "ArrowScan", scan_not_expected)
+    result = compact_partition(table, PARTITION, InProcessEngine(), SORT_COLUMNS)
+
+    assert (result.files_before, result.files_after) == (6, 1)
+    assert content_checksum(table) == before
+    (path,) = partition_files(table)
+    assert_sorted(path, SORT_COLUMNS)
+    ids = [f.metadata[b"PARQUET:field_id"] for f in pq.read_schema(path.removeprefix("file://"))]
+    assert ids == [str(f.field_id).encode() for f in table.schema().fields]
+
+
 def test_compaction_after_a_column_rename_keeps_every_value(make_silver: TableMaker, make_trades: TradeMaker) -> None:
     table = make_silver()
     next_seq = fragmented(table, make_trades, appends=3)
@@ -307,6 +340,26 @@ def test_sort_frame_orders_rows_as_dataframe_sort(sort_columns: list[str]) -> No
 
     assert got.select(sort_columns).equals(frame.sort(sort_columns).select(sort_columns))
     assert got.sort(frame.columns).equals(frame.sort(frame.columns))  # the same rows, whole
+
+
+def test_sort_frame_merges_files_that_are_each_sorted_into_one_order() -> None:
+    """Offloaded files arrive each in the table's order, in any file order, with keys tied across files."""
+    rng = np.random.default_rng(5)
+    files = []
+    for i in range(12):
+        n = int(rng.integers(1, 400))
+        files.append(pl.DataFrame({
+            "exchange": ["binance"] * n,
+            "symbol": rng.choice(np.array(["ETH/USDT", "BTC/USDT", "SOL/USDT"]), n),
+            "exchange_ts": pl.Series((i % 5) * 1_000 + rng.integers(0, 2_000, n)).cast(pl.Datetime("us", "UTC")),
+            "trade_id": [str(v) for v in rng.integers(0, 10**6, n)],
+        }).sort(["exchange", "symbol", "exchange_ts", "trade_id"]))
+    frame = pl.concat(files, rechunk=False)  # one chunk per file, as a read of the files returns them
+    columns = ["exchange", "symbol", "exchange_ts", "trade_id"]
+
+    got = sort_frame(frame, columns)
+
+    assert got.equals(frame.sort(columns))
 
 
 # ------------------------------------------------------------------------------------------- races
@@ -437,12 +490,7 @@ def test_spark_engine_reads_files_without_field_ids_by_name(
 ) -> None:
     table = make_silver()
     next_seq = fragmented(table, make_trades, appends=3)
-    # As the offload's ClickHouse writes them: the table's columns by name, no Parquet field ids.
-    for i in range(2):
-        path = tmp_path / f"clickhouse-{i}.parquet"
-        rows = make_trades(300, seq_start=next_seq + 300 * i, seed=50 + i)
-        pq.write_table(rows.cast(pa.schema([pa.field(f.name, f.type, f.nullable) for f in rows.schema])), path)
-        table.add_files([f"file://{path}"])
+    added_without_ids(table, make_trades, tmp_path, files=2, seq_start=next_seq)
     before = content_checksum(table)
 
     result = compact_partition(table, PARTITION, SparkEngine(spark), SORT_COLUMNS)
