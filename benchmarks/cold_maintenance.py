@@ -3,12 +3,20 @@
     .venv/bin/python benchmarks/cold_maintenance.py [--runs 3] [--files 96] [--rows-per-file 30000]
                                                     [--snapshots 1000] [--skip-spark]
 
-Each compaction run gets a fresh table whose single partition (one day, one exchange) was built by
-``--files`` separate appends, as 15-minute offloads build it. Throughput is rows / wall time of
-``compact_partition`` (read, sort, write, commit); the median of ``--runs`` runs is reported. Spark's
-session start is excluded and reported on its own. Expiry builds a table with ``--snapshots`` snapshots
-of hour re-offloads (see ``build_history``), then times ``expire_snapshots`` keeping the last 3,
-including deleting every file only the expired snapshots referenced.
+Compaction runs on a partition built the way production builds it: one day of one exchange of the real
+``cold.silver_trades`` (16 columns, name mapping, zstd), made of ``--files`` Parquet files that ClickHouse
+wrote from a warm ``k2.silver_trades`` with the offload's own staging statement and Parquet settings (one
+file per quarter hour, each committed as its own snapshot), compacted in the production sort order
+(``maintenance.SORT_COLUMNS``). Every run starts from that same pre-compaction snapshot, registered afresh
+in the catalog. Throughput is rows / wall time of ``compact_partition`` (plan, read, sort, write, commit);
+the median of ``--runs`` runs is reported. Measured in the same run, for comparison: the same engine with
+``fast_io=False`` (pyiceberg's own scan and writer), and the floor of any decode-and-encode compaction
+with these libraries: reading the files and writing them back with the same reader and writer, unsorted,
+without planning or commit. Spark's session start is excluded and reported on its own.
+
+Expiry builds a table with ``--snapshots`` snapshots of hour re-offloads (see ``build_history``), then
+times ``expire_snapshots`` keeping the last 3, including deleting every file only the expired snapshots
+referenced.
 Targets come from the issue: >= 3,000,000 rows/s in-process with one file per partition after, and
 expiry of 1,000 snapshots in <= 10 s.
 """
@@ -30,7 +38,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
+from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.io.pyarrow import _dataframe_to_data_files
 from pyiceberg.manifest import (
@@ -52,20 +62,37 @@ from k2_lakehouse.cold.compaction import (
     CompactionEngine,
     InProcessEngine,
     SparkEngine,
+    _write_with_polars,
     compact_partition,
     content_checksum,
+    resolve_partition,
 )
-from k2_lakehouse.cold.retention import expire_snapshots
+from k2_lakehouse.cold.retention import expire_snapshots, local_path
 from k2_lakehouse_tests.maintenance.conftest import SILVER_SCHEMA, SILVER_SPEC
 
 DAY = dt.date(2024, 3, 1)
-PARTITION = {"exchange_ts_day": DAY, "exchange": "binance"}
-SORT_COLUMNS = ["symbol", "exchange_ts"]
+SILVER = "silver_trades"
+PARTITION = {"exchange_ts_day": DAY, "exchange_identity": "binance"}
 COMPACTION_TARGET_ROWS_PER_S = 3_000_000
 EXPIRY_TARGET_S = 10.0
 
-# The silver-shaped table the maintenance tests use.
+# The 9-column silver-shaped table the maintenance tests use: the expiry history is built on it.
 SCHEMA, SPEC = SILVER_SCHEMA, SILVER_SPEC
+
+# A day of synthetic Binance silver trades, four symbols, exact decimals, in the warm table. received_at is
+# now because warm keeps rows 30 days from arrival (the TTL would drop them on insert otherwise).
+SILVER_DAY_SQL = """
+INSERT INTO k2.silver_trades
+SELECT 'binance', symbol, replace(symbol, '/', ''), toString(1000000 + number), 1000000 + number,
+       toDecimal128(30000 + (cityHash64(number, 3) % 100000) / 100, 12),
+       toDecimal128(((number * 7919) % 100000 + 1) / 100000, 12),
+       if(cityHash64(number) % 2 = 0, 'sell', 'buy'),
+       toDateTime64({day:DateTime('UTC')}, 6, 'UTC') + toIntervalMicrosecond(intDiv(number * 86400000000, {rows:UInt64})),
+       toUInt32(1), 'binance-ws', concat('ws-', toString(intDiv(number, 200000))), toUInt32(0), number, toUInt32(0),
+       now64(6, 'UTC') + toIntervalMicrosecond(cityHash64(number, 1) % 5000000)
+FROM (SELECT number, ['BTC/USDT', 'ETH/USDT', 'SOL/USDT', 'XRP/USDT'][1 + cityHash64(number, 2) % 4] AS symbol
+      FROM numbers({rows:UInt64}))
+"""
 
 
 def _decimal(unscaled: np.ndarray) -> pa.Array:
@@ -75,15 +102,11 @@ def _decimal(unscaled: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(pa.decimal128(38, 12), len(unscaled), [None, pa.py_buffer(words.tobytes())])
 
 
-def trades(n: int, seq_start: int, seed: int, hour: int | None = None) -> pa.Table:
-    """A 15-minute offload's worth of trades: 4 symbols, time-ordered within the slice, like real feeds."""
+def trades(n: int, seq_start: int, seed: int, hour: int) -> pa.Table:
+    """An hour's offload for the expiry history: 4 symbols, time-ordered within the hour, like real feeds."""
     rng = np.random.default_rng(seed)
     day_start = int(dt.datetime(DAY.year, DAY.month, DAY.day, tzinfo=dt.UTC).timestamp() * 1_000_000)
-    if hour is None:
-        start = day_start + (seed % 96) * 900_000_000
-        span = 900_000_000
-    else:
-        start, span = day_start + hour * 3_600_000_000, 3_600_000_000
+    start, span = day_start + hour * 3_600_000_000, 3_600_000_000
     ts = np.sort(start + rng.integers(0, span, n))
     seq = np.arange(seq_start, seq_start + n, dtype=np.int64)
     price = rng.integers(1, 100_000, n) * 10**10 + rng.integers(0, 10**10, n)
@@ -132,31 +155,79 @@ class Workspace:
         return catalog.create_table("cold.silver_trades", SCHEMA, partition_spec=SPEC, properties=properties or {})
 
 
-def fragmented_table(ws: Workspace, offloads: list[pa.Table]) -> Table:
-    table = ws.table("compaction")
-    for batch in offloads:
-        table.append(batch)
-    return table
+def build_offloaded_partition(home: Path, files: int, rows_per_file: int) -> tuple[Catalog, str]:
+    """The real cold.silver_trades holding one day of one exchange as ``files`` offloaded files.
+
+    Returns the catalog and the metadata file of that state, from which every run starts afresh.
+    """
+    from benchmarks.cold_offload import SEAL, open_store
+    from k2_lakehouse.cold.offload import PARQUET_SETTINGS, STAGING_PREFIX, data_dir
+    from k2_lakehouse.cold.tables import cold_table
+
+    if 86_400 % files:
+        raise SystemExit(f"--files {files} must divide a day into whole seconds (the staging bounds are seconds)")
+    client, catalog = open_store(home)
+    day = dt.datetime(DAY.year, DAY.month, DAY.day, tzinfo=dt.UTC)
+    rows = files * rows_per_file
+    client.command(SILVER_DAY_SQL, parameters={"day": day, "rows": rows}, settings=SEAL)
+    cold = cold_table(SILVER)
+    table = catalog.load_table(cold.identifier)
+    folder = data_dir(table) / STAGING_PREFIX / "benchmark"
+    folder.mkdir(parents=True)
+    span = dt.timedelta(days=1) / files
+    for n in range(files):
+        start, path = day + n * span, folder / f"part-{n:05d}.parquet"
+        # The offload's staging statement (offload._write_files) for a span of `span` instead of an hour.
+        client.command(
+            f"INSERT INTO FUNCTION file({{path:String}}, 'Parquet') {cold.select(False)} AND {cold.file_predicate}",
+            settings=PARQUET_SETTINGS,
+            parameters={"path": str(path), "start": start, "end": start + span, "file_start": start,
+                        "file_end": start + span, "exchange": "binance"})
+        table.add_files([f"file://{path}"])  # one snapshot per offload, as production commits them
+    stored = sum(f["record_count"] for f in table.inspect.files().to_pylist())
+    if stored != rows:
+        raise SystemExit(f"the offloaded partition holds {stored:,} rows, not {rows:,}; the benchmark is void")
+    client.close()
+    return catalog, table.metadata_location
 
 
-def compaction_runs(
-    ws: Workspace, offloads: list[pa.Table], engine_factory: Callable[[], CompactionEngine], runs: int
-) -> list[Run]:
+def compaction_runs(catalog: Catalog, metadata_location: str, engine_factory: Callable[[], CompactionEngine],
+                    runs: int, label: str) -> list[Run]:
+    from k2_lakehouse.cold.maintenance import SORT_COLUMNS
+
     results = []
     for i in range(runs):
-        table = fragmented_table(ws, offloads)
+        table = catalog.register_table(("cold", f"{SILVER}_{label}_{i}"), metadata_location)
         before = content_checksum(table)
         started, cpu_started = time.perf_counter(), time.process_time()
-        result = compact_partition(table, PARTITION, engine_factory(), SORT_COLUMNS)
+        result = compact_partition(table, PARTITION, engine_factory(), SORT_COLUMNS[SILVER])
         seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
         if content_checksum(table) != before:
-            raise SystemExit(f"{result.engine} run {i + 1}: content checksum changed; the benchmark is void")
+            raise SystemExit(f"{label} run {i + 1}: content checksum changed; the benchmark is void")
         results.append(Run(rows=result.rows, seconds=seconds, cpu_seconds=cpu_seconds,
                            files_before=result.files_before, files_after=result.files_after))
-        print(f"  {result.engine} run {i + 1}: {result.rows:,} rows in {seconds:.2f} s ({cpu_seconds:.2f} CPU-s in this process, "
+        print(f"  {label} run {i + 1}: {result.rows:,} rows in {seconds:.2f} s ({cpu_seconds:.2f} CPU-s in this process, "
               f"{result.rows / seconds:,.0f} rows/s), {result.files_before} -> {result.files_after} files, "
               f"load average {os.getloadavg()[0]:.1f}", flush=True)
-        shutil.rmtree(Path(table.location().removeprefix("file://")).parents[2], ignore_errors=True)
+    return results
+
+
+def read_write_floor(catalog: Catalog, metadata_location: str, runs: int) -> list[Run]:
+    """Decode the partition's files and encode them again with the engine's own reader and writer, unsorted,
+    without planning or commit: what any compaction built on them costs at least."""
+    table = catalog.register_table(("cold", f"{SILVER}_floor"), metadata_location)
+    paths = [local_path(table.io, p) for p in table.inspect.files().column("file_path").to_pylist()]
+    ref = resolve_partition(table, PARTITION)
+    results = []
+    for _ in range(runs):
+        started, cpu_started = time.perf_counter(), time.process_time()
+        frame = pl.read_parquet(paths, hive_partitioning=False, glob=False)
+        written = _write_with_polars(table, ref, frame, frame.height)
+        seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
+        for uri in written:
+            table.io.delete(uri)
+        results.append(Run(rows=frame.height, seconds=seconds, cpu_seconds=cpu_seconds,
+                           files_before=len(paths), files_after=len(written)))
     return results
 
 
@@ -265,21 +336,32 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="k2-cold-bench-"))
     ws = Workspace(root)
     rows: list[tuple[str, str, str, str]] = []
+    here = Path.cwd()
     try:
-        offloads = [trades(args.rows_per_file, i * args.rows_per_file, seed=i) for i in range(args.files)]
+        started = time.perf_counter()
+        catalog, metadata_location = build_offloaded_partition(root / "store", args.files, args.rows_per_file)
         total_rows = args.files * args.rows_per_file
-        print(f"partition: {args.files} files x {args.rows_per_file:,} rows = {total_rows:,} rows; "
-              f"{os.cpu_count()} CPUs", flush=True)
+        print(f"partition: {args.files} offloaded files x {args.rows_per_file:,} rows = {total_rows:,} rows of "
+              f"cold.{SILVER}, built in {time.perf_counter() - started:.1f} s; {os.cpu_count()} CPUs", flush=True)
 
-        in_process = compaction_runs(ws, offloads, InProcessEngine, args.runs)
+        def summary(runs: list[Run]) -> str:
+            return (f"{statistics.median(r.rows_per_s for r in runs):,.0f} "
+                    f"({statistics.median(r.seconds for r in runs):.2f} s, "
+                    f"{statistics.median(r.cpu_seconds for r in runs):.2f} CPU-s)")
+
+        in_process = compaction_runs(catalog, metadata_location, InProcessEngine, args.runs, "in-process")
         median_rate = statistics.median(r.rows_per_s for r in in_process)
         files_after = max(r.files_after for r in in_process)
-        rows.append(("in-process compaction, median rows/s", f"{median_rate:,.0f} "
-                     f"({statistics.median(r.seconds for r in in_process):.2f} s, "
-                     f"{statistics.median(r.cpu_seconds for r in in_process):.2f} CPU-s)",
+        rows.append(("in-process compaction, median rows/s", summary(in_process),
                      f">= {COMPACTION_TARGET_ROWS_PER_S:,}", verdict(median_rate >= COMPACTION_TARGET_ROWS_PER_S)))
         rows.append(("in-process files after", f"{in_process[0].files_before} -> {files_after}", "1",
                      verdict(files_after == 1)))
+        pyiceberg_io = compaction_runs(catalog, metadata_location, lambda: InProcessEngine(fast_io=False),
+                                       args.runs, "pyiceberg-io")
+        rows.append(("baseline: same engine, pyiceberg scan and writer (fast_io=False)", summary(pyiceberg_io),
+                     "-", "-"))
+        floor = read_write_floor(catalog, metadata_location, args.runs)
+        rows.append(("floor: read + write back unsorted, no plan or commit", summary(floor), "-", "-"))
 
         if not args.skip_spark:
             from pyspark.sql import SparkSession
@@ -292,11 +374,9 @@ def main() -> None:
                      .getOrCreate())
             spark.sparkContext.setLogLevel("ERROR")
             spark_start = time.perf_counter() - started
-            spark_runs = compaction_runs(ws, offloads, lambda: SparkEngine(spark), args.runs)
+            spark_runs = compaction_runs(catalog, metadata_location, lambda: SparkEngine(spark), args.runs, "spark")
             spark.stop()
-            rows.append(("Spark compaction (local[2]), median rows/s",
-                         f"{statistics.median(r.rows_per_s for r in spark_runs):,.0f} "
-                         f"({statistics.median(r.seconds for r in spark_runs):.2f} s)", "reported", "-"))
+            rows.append(("Spark compaction (local[2]), median rows/s", summary(spark_runs), "reported", "-"))
             rows.append(("Spark files after", f"{spark_runs[0].files_before} -> "
                          f"{max(r.files_after for r in spark_runs)}", "reported", "-"))
             rows.append(("Spark session start (excluded above)", f"{spark_start:.2f} s", "reported", "-"))
@@ -307,6 +387,7 @@ def main() -> None:
         rows.append(("files deleted by expiry", ", ".join(f"{k} {v:,}" for k, v in deleted.items()), "-", "-"))
         rows.append(("building that history (not a target)", f"{build_s:.1f} s", "-", "-"))
     finally:
+        os.chdir(here)  # open_store moved into the store: embedded ClickHouse reads files below it
         shutil.rmtree(root, ignore_errors=True)
 
     print()

@@ -110,7 +110,7 @@ def _interleaved_medians(actions: dict[str, Callable[[], object]], runs: int = 3
             **{f"{name}_cpu": statistics.median(values) for name, values in cpu.items()}}
 
 
-def _open(home: Path) -> tuple[Client, Catalog]:
+def open_store(home: Path) -> tuple[Client, Catalog]:
     """The warm client and the cold catalog of `home`, which becomes K2_HOME and the working directory."""
     from k2_lakehouse.cold.catalog import load_catalog
     from k2_lakehouse.cold.tables import ensure_cold_tables
@@ -144,7 +144,7 @@ def child_main(mode: str, rows: int) -> None:
     """Subprocess entry: 'build' an hour of `rows` silver trades, or 'offload' it."""
     from k2_lakehouse.cold.offload import offload_hours
 
-    client, catalog = _open(Path(os.environ["K2_HOME"]))
+    client, catalog = open_store(Path(os.environ["K2_HOME"]))
     if mode == "build":
         _silver_hour(client, rows)
     else:
@@ -212,7 +212,7 @@ def main() -> None:
         build_rss = _child_peak_rss_mib(rss_home, "build", args.rss_rows)
         offload_rss = _child_peak_rss_mib(rss_home, "offload", args.rss_rows)
         shutil.rmtree(rss_home)
-        client, catalog = _open(scratch / "main")
+        client, catalog = open_store(scratch / "main")
         speed = bench_2m(client, catalog, args.rows)
         backfill = bench_backfill(client, catalog, args.backfill_rows_per_hour)
     finally:
