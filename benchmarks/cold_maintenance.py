@@ -368,7 +368,8 @@ def main() -> None:
 
             started = time.perf_counter()
             spark = (SparkSession.builder.master("local[2]").appName("k2-cold-bench")
-                     .config("spark.ui.enabled", "false").config("spark.driver.host", "127.0.0.1")
+                     .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
+                     .config("spark.driver.host", "127.0.0.1")
                      .config("spark.driver.bindAddress", "127.0.0.1").config("spark.driver.memory", "4g")
                      .config("spark.sql.shuffle.partitions", "2").config("spark.sql.session.timeZone", "UTC")
                      .getOrCreate())
