@@ -9,14 +9,18 @@ import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from k2_lakehouse.settings import ConfigurationError, Settings, dagster_home, load_settings
 from k2_lakehouse.warm.client import WarmStoreBusy, connect, redact
 
+if TYPE_CHECKING:
+    from clickhouse_connect.driver.client import Client
+
 EXIT_USAGE, EXIT_FAILED, EXIT_BUSY = 2, 1, 3
 
 
-def _client(settings: Settings):
+def _client(settings: Settings) -> Client:
     from k2_lakehouse.warm.schema import apply_schema
 
     client = connect(settings.clickhouse_url, settings.busy_timeout_s)

@@ -2,6 +2,7 @@
 
 import json
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
@@ -10,6 +11,10 @@ from k2_lakehouse.defs.partitions import hourly_partitions, partition_key_of
 from k2_lakehouse.defs.resources import ColdStore, WarmStore
 from k2_lakehouse.warm.client import WarmStoreBusy
 from k2_lakehouse.warm.seal import HourRange
+
+if TYPE_CHECKING:
+    from clickhouse_connect.driver.client import Client
+    from pyiceberg.catalog import Catalog
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
@@ -71,7 +76,7 @@ def contiguous_ranges(hours: list[datetime]) -> list[tuple[datetime, datetime]]:
     return ranges
 
 
-def stale_hours(client, catalog, candidates: list[datetime], offloaded: set[str]) -> list[datetime]:
+def stale_hours(client: "Client", catalog: "Catalog", candidates: list[datetime], offloaded: set[str]) -> list[datetime]:
     """Candidates already offloaded whose cold raw hour no longer equals warm's (late trades, re-seals)."""
     from k2_lakehouse.cold.verify import matches_warm
 

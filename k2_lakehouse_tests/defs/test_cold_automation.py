@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from clickhouse_connect.driver.client import Client
+from pyiceberg.catalog.sql import SqlCatalog
 
 from k2_lakehouse.ingest.load import ingest_file
 from k2_lakehouse_tests.cold.conftest import KRAKEN_TRADES, add_late_kraken_trade
@@ -48,7 +49,7 @@ def offloaded(warm: Client, datasets: Path, cold_env: Path, instance: dg.Dagster
     return _run(instance, "offload_job", KRAKEN_RANGE)
 
 
-def _catalog():
+def _catalog() -> SqlCatalog:
     from k2_lakehouse.cold.catalog import load_catalog
 
     return load_catalog()

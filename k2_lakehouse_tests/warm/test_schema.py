@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from clickhouse_connect.driver.client import Client
 
@@ -23,7 +25,7 @@ def test_every_schema_file_holds_exactly_one_statement(warm: Client) -> None:
 
 
 @pytest.mark.parametrize("path", sorted((SQL_DIR / "optional").glob("*.sql")), ids=lambda p: p.name)
-def test_the_optional_kafka_source_ddl_parses(warm: Client, path) -> None:
+def test_the_optional_kafka_source_ddl_parses(warm: Client, path: Path) -> None:
     # No broker runs here, so only the syntax is checked: formatQuery parses without executing.
     formatted = warm.command("SELECT formatQuery({q:String})", parameters={"q": read_statement(path)})
     assert "k2.trades_kafka" in formatted

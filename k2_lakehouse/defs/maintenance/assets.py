@@ -4,6 +4,7 @@ Each is unpartitioned: launched plain it processes everything that needs it; lau
 range (run config `partition_range`, or Dagster's partition range tags) only those hours.
 """
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -111,7 +112,8 @@ def snapshot_expiry(context: dg.AssetExecutionContext, config: MaintenanceConfig
                                 description="Every hour warm holds, closed more than 75 minutes ago, is in every cold "
                                             "table (the freshness policy alone sees only the newest hour)."),
           ])
-def audit(context: dg.AssetExecutionContext, config: MaintenanceConfig, warm: WarmStore, cold_store: ColdStore):
+def audit(context: dg.AssetExecutionContext, config: MaintenanceConfig, warm: WarmStore,
+          cold_store: ColdStore) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     from k2_lakehouse.cold import maintenance
     from k2_lakehouse.cold.tables import ensure_cold_tables
     from k2_lakehouse.cold.verify import hours_expiring_unverified
