@@ -4,6 +4,10 @@
 -- message_ts is read from the payload here, once, because the hour partition depends on it;
 -- a message whose time cannot be read or is out of range is filed under the hour it arrived.
 -- Binance's dumps switched from milliseconds to microseconds in 2025: 1e14 ms would be year 5138.
+-- Kraken's seconds are clamped to what Int64 microseconds hold before they are converted: toInt64 throws on
+-- overflow, which would abort the whole insert batch over one bad row (a time in microseconds, 1e30). A
+-- clamped time is far in the future or past, so the row is filed under its arrival hour and validation
+-- DLQs it (timestamp_in_future / timestamp_too_old), as Binance's out-of-range times are.
 -- Each branch reads the payload only for its own format: a column default is evaluated for every branch
 -- of multiIf on every row, and the other formats' extractors on an empty string cost next to nothing
 -- (measured: an insert into this table fell from 1.9 to 1.3 CPU-s per million rows).
@@ -29,13 +33,13 @@ CREATE TABLE IF NOT EXISTS k2.trades_raw
                         toInt64OrZero(splitByChar(',', if(source_format = 'binance-trades-csv', payload, ''))[5])) AS binance_time) > 100000000000000,
                    binance_time, binance_time * 1000),
                 'UTC'),
-        source_format = 'kraken-rest',
-            fromUnixTimestamp64Micro(toInt64(toDecimal128OrZero(JSONExtractRaw(if(source_format = 'kraken-rest', payload, ''), 3), 6) * 1000000), 'UTC'),
-        source_format = 'kraken-ws',
-            fromUnixTimestamp64Micro(
-                toInt64(toDecimal128OrZero(JSONExtractString(if(source_format = 'kraken-ws', payload, ''), 2, toInt64(source_element) + 1, 3), 6) * 1000000), 'UTC'),
-        source_format = 'kraken-csv',
-            fromUnixTimestamp64Micro(toInt64(toDecimal128OrZero(splitByChar(',', if(source_format = 'kraken-csv', payload, ''))[1], 6) * 1000000), 'UTC'),
+        startsWith(source_format, 'kraken'),
+            fromUnixTimestamp64Micro(toInt64(least(greatest(toDecimal128OrZero(multiIf(
+                    source_format = 'kraken-rest', JSONExtractRaw(if(source_format = 'kraken-rest', payload, ''), 3),
+                    source_format = 'kraken-ws',
+                        JSONExtractString(if(source_format = 'kraken-ws', payload, ''), 2, toInt64(source_element) + 1, 3),
+                    splitByChar(',', if(source_format = 'kraken-csv', payload, ''))[1]), 6),
+                toDecimal128(-9223372036854, 6)), toDecimal128(9223372036854, 6)) * 1000000), 'UTC'),
         toDateTime64(0, 6, 'UTC')
     ),
     event_hour DateTime('UTC') MATERIALIZED toStartOfHour(

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from k2_lakehouse.ingest.formats import detect_format, exchange_of
 from k2_lakehouse.ingest.reader import DEFAULT_BATCH_BYTES, constant_array, read_batches
@@ -21,6 +22,14 @@ if TYPE_CHECKING:
 
 
 ProgressCallback = Callable[[Path, int], None]
+
+
+class IngestError(RuntimeError):
+    """An insert into the warm store failed: names the file and the lines of the batch, then the engine's error.
+
+    The parsers turn a bad message into a DLQ row, so this means the store or the schema is at fault, not one
+    message; the batches inserted before stay, and a re-run deduplicates them downstream.
+    """
 
 
 @dataclass
@@ -50,31 +59,43 @@ def raw_table(batch: pa.Table, exchange: str, source_format: str, source_name: s
         .append_column("received_at", constant_array(received_at, n, pa.timestamp("us", tz="UTC")))
 
 
+def batch_lines(batch: pa.Table) -> str:
+    """The positions a reader batch covers, as 'lines 12-40' (a REST page's are trade indexes)."""
+    if batch.num_rows == 0:
+        return "no lines"
+    bounds = pc.min_max(batch["source_position"])
+    return f"lines {bounds['min'].as_py()}-{bounds['max'].as_py()}"
+
+
 def insert_in_parallel(client: Client, table: str, batches: Iterator[pa.Table], inserters: int,
-                       on_inserted: Callable[[int], None]) -> None:
+                       on_inserted: Callable[[int], None], source: str = "") -> None:
     """Insert `batches` into `table` through `inserters` clients at once, one batch each in flight.
 
     The next batch is read while the others insert. Order does not matter: every row carries its own
-    position. The first failed insert is raised once the running ones finish; batches already inserted
-    stay, and a re-run deduplicates them downstream.
+    position. The first failed insert is raised, as an IngestError naming `source` and the batch's lines,
+    once the running ones finish; batches already inserted stay, and a re-run deduplicates them downstream.
     """
     with parallel_clients(client, inserters) as clients, ThreadPoolExecutor(len(clients)) as pool:
         idle = list(clients)
-        running: dict[Future[object], tuple[Client, int]] = {}
+        running: dict[Future[object], tuple[Client, pa.Table]] = {}
 
         def collect(return_when: str) -> None:
             done, _ = wait(running, return_when=return_when)
             for future in done:
-                handle, rows = running.pop(future)
+                handle, batch = running.pop(future)
                 idle.append(handle)
-                future.result()
-                on_inserted(rows)
+                try:
+                    future.result()
+                except Exception as error:
+                    raise IngestError(f"{source or table}, {batch_lines(batch)}: the insert into {table} failed, "
+                                      f"and the file is loaded only in part: {error}") from error
+                on_inserted(batch.num_rows)
 
         for batch in batches:
             if not idle:
                 collect(FIRST_COMPLETED)
             handle = idle.pop()
-            running[pool.submit(handle.insert_arrow, table, batch, settings=INSERT_SETTINGS)] = (handle, batch.num_rows)
+            running[pool.submit(handle.insert_arrow, table, batch, settings=INSERT_SETTINGS)] = (handle, batch)
         collect(ALL_COMPLETED)
 
 
@@ -97,7 +118,7 @@ def ingest_file(client: Client, path: Path, source_format: str | None = None, sy
 
     batches = (raw_table(batch, exchange, source_format, source_name, received)
                for batch in read_batches(path, source_format, batch_bytes, symbol))
-    insert_in_parallel(client, table, batches, inserters, on_inserted)
+    insert_in_parallel(client, table, batches, inserters, on_inserted, source_name)
     if table == "k2.trades_raw":
         _count_outcomes(client, summary, received)
     summary.seconds = (datetime.now(UTC) - started).total_seconds()

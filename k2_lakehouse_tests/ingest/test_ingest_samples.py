@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from k2_lakehouse.ingest.load import ingest_file
+from k2_lakehouse.ingest.load import IngestError, batch_lines, ingest_file
+from k2_lakehouse.ingest.reader import read_batches
 
 # (sample, trades it holds, non-trade messages), counted from the files independently of the parsers.
 EXPECTED = {
@@ -65,11 +66,17 @@ def test_a_file_spanning_months_of_hours_ingests_whole(warm: Client, tmp_path: P
     assert warm.command("SELECT uniqExact(toDate(exchange_ts)) FROM k2.silver_trades") == 125
 
 
-def test_a_failed_insert_stops_the_ingest_with_the_engines_error(warm: Client, datasets: Path) -> None:
+def test_a_failed_insert_stops_the_ingest_naming_the_file_the_batchs_lines_and_the_engines_error(
+        warm: Client, datasets: Path) -> None:
     from clickhouse_connect.driver.exceptions import DatabaseError
 
     sample = datasets / "binance" / "XRPETH-aggTrades-2019-10-11_13.csv"
-    with pytest.raises(DatabaseError, match=r"k2\.no_such_table"):
+    batches = {batch_lines(batch) for batch in read_batches(sample, "binance-aggtrades-csv", batch_bytes=4096)}
+    with pytest.raises(IngestError, match=r"k2\.no_such_table") as failure:
         ingest_file(warm, sample, table="k2.no_such_table", batch_bytes=4096)
+    message = str(failure.value)
+    assert message.startswith(f"{sample.resolve()}, lines ")
+    assert message.split(", ")[1].split(":")[0] in batches
+    assert isinstance(failure.value.__cause__, DatabaseError)
     # The store stays usable: the parallel inserters' handles were released.
     assert ingest_file(warm, sample).trades > 0

@@ -194,3 +194,38 @@ def test_prices_are_decimals_that_fit_exactly_or_are_rejected_with_the_rule_they
         assert (silver, dlq) == ([], [reason])
     else:
         assert (silver, dlq) == ([Decimal(price)], [])
+
+
+T_S = f"{(HOUR + timedelta(minutes=1)).timestamp():.4f}"
+
+
+def _kraken_file(tmp_path: Path, source_format: str, times: list[str]) -> Path:
+    """One trade per time, in `source_format`; the times go in verbatim (a REST page's as JSON numbers)."""
+    if source_format == "kraken-csv":
+        path = tmp_path / "XBTUSD-kraken.csv"
+        path.write_text("".join(f"{t},60000.{i},0.5\n" for i, t in enumerate(times)))
+    elif source_format == "kraken-ws":
+        path = tmp_path / "kraken-ws.jsonl"
+        path.write_text("".join(f'[42,[["60000.{i}","0.5","{t}","b","l",""]],"trade","XBT/USD"]\n'
+                                for i, t in enumerate(times)))
+    else:
+        trades = ",".join(f'["60000.{i}","0.5",{t},"b","l","",{i + 1}]' for i, t in enumerate(times))
+        path = tmp_path / "kraken.rest.json"
+        path.write_text(f'{{"error":[],"result":{{"XXBTZUSD":[{trades}],"last":"1"}}}}')
+    return path
+
+
+@pytest.mark.parametrize("source_format", ["kraken-csv", "kraken-ws", "kraken-rest"])
+@pytest.mark.parametrize(("bad_time", "reason"), [
+    (f"{T_S.replace('.', '')}00", "timestamp_in_future"),  # microseconds where seconds belong
+    ("1e30", "timestamp_in_future"),
+    ("99999999999999999999999999.5", "timestamp_in_future"),
+    ("-1e30", "timestamp_too_old"),
+])
+def test_a_kraken_time_beyond_int64_microseconds_is_dlqd_and_the_rest_of_the_file_loads(
+        warm: Client, tmp_path: Path, source_format: str, bad_time: str, reason: str) -> None:
+    times = [T_S, bad_time, T_S]
+    summary = ingest_file(warm, _kraken_file(tmp_path, source_format, times), source_format=source_format)
+    assert (summary.messages, summary.trades, summary.dlq) == (len(times), len(times) - 1, {reason: 1})
+    dlq = warm.query("SELECT source_position FROM k2.silver_trades_dlq").result_rows
+    assert dlq == [(times.index(bad_time) + 1,)]
