@@ -6,7 +6,11 @@
 CREATE MATERIALIZED VIEW IF NOT EXISTS k2.parse_binance_ws_mv TO k2.trades_parsed AS
 WITH
     'Tuple(e String, s Nullable(String), a Nullable(UInt64), t Nullable(UInt64), p Nullable(String), q Nullable(String), f Nullable(UInt64), l Nullable(UInt64), T Nullable(Int64), m Nullable(Bool))' AS event_spec,
-    startsWith(payload, '{"stream"') AS wrapped,
+    -- Binance writes "stream" first and a bare event starts with "e": two prefix tests settle almost every
+    -- row without parsing. Any other layout (keys reordered, whitespace) is asked whether it has both keys.
+    -- sql/020 reads the trade time with the same rule.
+    startsWith(payload, '{"stream"')
+        OR (NOT startsWith(payload, '{"e"') AND JSONHas(payload, 'stream') AND JSONHas(payload, 'data')) AS wrapped,
     if(wrapped, JSONExtract(payload, concat('Tuple(data ', event_spec, ')')).data, JSONExtract(payload, event_spec)) AS ev,
     ev.e = 'aggTrade' AS is_agg,
     if(is_agg, ev.a, ev.t) AS id,

@@ -229,3 +229,16 @@ def test_a_kraken_time_beyond_int64_microseconds_is_dlqd_and_the_rest_of_the_fil
     assert (summary.messages, summary.trades, summary.dlq) == (len(times), len(times) - 1, {reason: 1})
     dlq = warm.query("SELECT source_position FROM k2.silver_trades_dlq").result_rows
     assert dlq == [(times.index(bad_time) + 1,)]
+
+
+def test_a_combined_stream_message_is_a_trade_whatever_its_key_order_or_spacing(warm: Client, tmp_path: Path) -> None:
+    events = [json.loads(_agg(agg_id))["data"] for agg_id in (1, 2, 3)]
+    lines = [
+        json.dumps({"stream": "btcusdt@aggTrade", "data": events[0]}, separators=(",", ":")),
+        json.dumps({"data": events[1], "stream": "btcusdt@aggTrade"}, separators=(",", ":")),  # keys sorted (jq -S)
+        json.dumps({"stream": "btcusdt@aggTrade", "data": events[2]}).replace("{", "{ ", 1),
+    ]
+    summary = ingest_file(warm, _write(tmp_path, lines))
+    assert (summary.trades, summary.skipped, summary.dlq) == (len(lines), 0, {})
+    bronze = warm.query("SELECT trade_id, toUnixTimestamp64Milli(exchange_ts) FROM k2.bronze_trades ORDER BY trade_id")
+    assert bronze.result_rows == [(str(event["a"]), event["T"]) for event in events]
