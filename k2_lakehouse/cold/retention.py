@@ -16,8 +16,11 @@ Two jobs, two different notions of "garbage":
   compactions (Parquet written, never committed). The grace period is what protects writes in flight,
   whose files exist before their commit does.
 
-Both treat a file as referenced if *any* manifest entry of a remaining snapshot names it, including
-entries with status DELETED, which errs on the side of keeping files.
+Both treat a data file as referenced only if a remaining snapshot *reads* it, i.e. one of its manifests
+holds an ADDED or EXISTING entry for it. A DELETED entry only records that the snapshot dropped the file
+from its parent; counting it would keep every replaced file forever, because overwrite commits (pyiceberg's
+and ours) carry the manifest holding that entry into later snapshots. A manifest itself is referenced
+whenever a remaining snapshot's manifest list names it, whatever its entries.
 """
 
 from __future__ import annotations
@@ -163,14 +166,28 @@ def _manifests_by_snapshot(io: FileIO, snapshots: list[Snapshot]) -> list[list[M
     return list(ExecutorFactory.get_or_create().map(lambda s: list(s.manifests(io)), snapshots))
 
 
-def _entry_paths(io: FileIO, manifests: Iterable[ManifestFile]) -> set[str]:
-    """Every file a manifest names, whatever the entry status (ADDED, EXISTING or DELETED)."""
+def _has_live_entries(manifest: ManifestFile) -> bool:
+    # From the manifest list's counts, without reading the manifest. A v1 list may omit the counts;
+    # has_*_files() then answers True, so such a manifest is read rather than skipped.
+    return manifest.has_added_files() or manifest.has_existing_files()
 
+
+def _entry_paths(io: FileIO, manifests: Iterable[ManifestFile]) -> set[str]:
+    """Every file the manifests name, whatever the entry status (ADDED, EXISTING or DELETED)."""
+    return _paths_of_entries(io, list(manifests), discard_deleted=False)
+
+
+def _live_entry_paths(io: FileIO, manifests: Iterable[ManifestFile]) -> set[str]:
+    """The files the manifests' ADDED and EXISTING entries name: those their snapshots read."""
+    return _paths_of_entries(io, [m for m in manifests if _has_live_entries(m)], discard_deleted=True)
+
+
+def _paths_of_entries(io: FileIO, manifests: list[ManifestFile], discard_deleted: bool) -> set[str]:
     def paths(manifest: ManifestFile) -> list[str]:
-        return [e.data_file.file_path for e in manifest.fetch_manifest_entry(io, discard_deleted=False)]
+        return [e.data_file.file_path for e in manifest.fetch_manifest_entry(io, discard_deleted=discard_deleted)]
 
     found: set[str] = set()
-    for chunk in ExecutorFactory.get_or_create().map(paths, list(manifests)):
+    for chunk in ExecutorFactory.get_or_create().map(paths, manifests):
         found.update(chunk)
     return found
 
@@ -275,8 +292,11 @@ def expire_snapshots(
         expired_only = [m for k, m in expired_manifests.items() if k not in retained_manifests]
         retained_lists = {key(s.manifest_list) for s in remaining}
 
+        # Candidates: every file an expired-only manifest names (a DELETED entry there names a file the
+        # expired parent read). Kept: every file a remaining snapshot reads (live entries only; see the
+        # module docstring), on any branch or tag, since `remaining` is every snapshot left in the metadata.
         candidates_data = _entry_paths(io, expired_only)
-        retained_data = {key(p) for p in _entry_paths(io, retained_manifests.values())} if candidates_data else set()
+        retained_data = {key(p) for p in _live_entry_paths(io, retained_manifests.values())} if candidates_data else set()
         plan = {
             KIND_DATA: {p for p in candidates_data if key(p) not in retained_data},
             KIND_MANIFEST: {m.manifest_path for m in expired_only},
@@ -351,14 +371,14 @@ def _delete_old_metadata_files(table: Table) -> tuple[int, list[str]]:
 
 def referenced_files(table: Table) -> set[tuple[str, str]]:
     """Canonical keys of every file the table's metadata reaches: metadata files of the log, statistics,
-    and for every snapshot its manifest list, manifests and all files named in them."""
+    and for every snapshot its manifest list, its manifests and the files it reads (their live entries)."""
     io = table.io
     snapshots = table.metadata.snapshots
     manifests = {m.manifest_path: m for ms in _manifests_by_snapshot(io, snapshots) for m in ms}
     paths: set[str] = set(_metadata_files_referenced(table))
     paths.update(s.manifest_list for s in snapshots)
     paths.update(manifests)
-    paths.update(_entry_paths(io, manifests.values()))
+    paths.update(_live_entry_paths(io, manifests.values()))
     return {path_key(io, p) for p in paths}
 
 
