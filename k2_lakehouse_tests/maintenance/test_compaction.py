@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from pyiceberg.expressions import And, GreaterThanOrEqual, LessThan
+from pyiceberg.io.pyarrow import _dataframe_to_data_files
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
 from pyspark.sql import SparkSession
@@ -298,6 +299,40 @@ def test_compaction_snapshot_equals_the_one_pyiceberg_overwrite_writes(
     assert described(own) == described(reference)
     assert described(own)[2].count((0, "kraken", 60)) == 1  # status 0: the other partition's file, kept as existing
     assert rows_by_seq(own).equals(rows_by_seq(reference))
+
+
+def test_compaction_stops_carrying_manifests_left_with_only_deleted_entries(
+    make_silver: TableMaker, make_trades: TradeMaker
+) -> None:
+    """A re-offload's overwrite leaves a manifest holding only the DELETED entry of the file it replaced;
+    the compaction's snapshot must not name it again (it reads nothing, and it would keep the file referenced)."""
+    table = make_silver()
+    for hour in range(3):
+        table.append(make_trades(100, seq_start=100 * hour, hour=hour, seed=hour))
+    start = dt.datetime(DAY.year, DAY.month, DAY.day, tzinfo=dt.UTC)
+    hour_zero = And(GreaterThanOrEqual("exchange_ts", start.isoformat()),
+                    LessThan("exchange_ts", (start + dt.timedelta(hours=1)).isoformat()))
+    replaced = [task.file for task in table.scan(row_filter=hour_zero).plan_files()]
+    replacement = _dataframe_to_data_files(table.metadata, make_trades(100, seq_start=300, hour=0, seed=10), table.io)
+    # One OVERWRITE snapshot, as the offload commits a re-offloaded hour.
+    with table.transaction() as tx, tx.update_snapshot().overwrite() as overwrite:
+        for data_file in replaced:
+            overwrite.delete_data_file(data_file)
+        for data_file in replacement:
+            overwrite.append_data_file(data_file)
+    parent = table.current_snapshot()
+    assert parent is not None
+    delete_only = {m.manifest_path for m in parent.manifests(table.io)
+                   if not (m.has_added_files() or m.has_existing_files())}
+    assert delete_only  # pyiceberg's overwrite carries them
+    checksum = content_checksum(table)
+
+    compact_partition(table, PARTITION, InProcessEngine(), SORT_COLUMNS)
+
+    snapshot = table.current_snapshot()
+    assert snapshot is not None and snapshot.parent_snapshot_id == parent.snapshot_id
+    assert delete_only.isdisjoint(m.manifest_path for m in snapshot.manifests(table.io))
+    assert content_checksum(table) == checksum
 
 
 def test_compaction_of_a_format_v1_table_keeps_the_content(make_silver: TableMaker, make_trades: TradeMaker) -> None:
