@@ -83,12 +83,23 @@ def compaction(context: dg.AssetExecutionContext, config: MaintenanceConfig, col
           kinds={"iceberg"},
           description="Expires snapshots older than 7 days (keeping the last 3), deletes the files no remaining "
                       "snapshot references, and removes orphan files older than 3 days (debris of killed offloads).")
-def snapshot_expiry(context: dg.AssetExecutionContext, config: MaintenanceConfig,
+def snapshot_expiry(context: dg.AssetExecutionContext, config: MaintenanceConfig, warm: WarmStore,
                     cold_store: ColdStore) -> dg.MaterializeResult:
+    from k2_lakehouse.cold.federation import refresh_federated_views
     from k2_lakehouse.cold.retention import expire_snapshots, remove_orphan_files
     from k2_lakehouse.cold.tables import ensure_cold_tables
 
-    tables = ensure_cold_tables(cold_store.catalog())
+    catalog = cold_store.catalog()
+    tables = ensure_cold_tables(catalog)
+    # The k2.*_all views are pinned to a metadata file and snapshot, refreshed only by offloads; commits
+    # in between (a compaction commits once per partition) can push that file out of the metadata log and
+    # that snapshot past retention, and expiry would then delete what the views read. Re-pinning them
+    # *before* expiring is the one refresh that closes this: expiry always keeps the current snapshot and
+    # the current metadata file (it stays in the log), while a refresh afterwards would leave the views
+    # broken between the delete and the refresh, or for good if the run died in between. Compaction needs
+    # no refresh of its own: it deletes nothing, and the pinned snapshot has the same rows.
+    with warm.client() as client:
+        refresh_federated_views(client, catalog)
     report = {}
     for name, table in tables.items():
         expired = expire_snapshots(table)
