@@ -48,7 +48,12 @@ CREATE TABLE IF NOT EXISTS k2.trades_raw
     event_hour DateTime('UTC') MATERIALIZED toStartOfHour(
         if(message_ts >= toDateTime64('2009-01-01 00:00:00', 6, 'UTC') AND message_ts <= received_at + INTERVAL 5 MINUTE,
            message_ts, received_at)
-    )
+    ),
+    -- When the row was inserted (its insert's start): the staleness sensor follows arrivals by it. received_at
+    -- cannot serve: an ingest stamps one received_at on every batch of a file, however long the file takes.
+    inserted_at DateTime64(6, 'UTC') MATERIALIZED now64(6, 'UTC'),
+    -- Parts are written in arrival order, so recent arrivals are found without reading older granules.
+    INDEX inserted_at_minmax inserted_at TYPE minmax GRANULARITY 1
 )
 ENGINE = MergeTree
 PARTITION BY toYYYYMMDD(event_hour)

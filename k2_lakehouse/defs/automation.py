@@ -6,17 +6,19 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
+from k2_lakehouse.cold.names import COLD_TO_WARM
 from k2_lakehouse.defs.cold.assets import cold_key
 from k2_lakehouse.defs.partitions import hourly_partitions, partition_key_of
 from k2_lakehouse.defs.resources import ColdStore, WarmStore
+from k2_lakehouse.defs.warm.assets import warm_key
+from k2_lakehouse.settings import PARTITIONS_START_FORMAT
 from k2_lakehouse.warm.client import WarmStoreBusy
-from k2_lakehouse.warm.seal import HourRange
 
 if TYPE_CHECKING:
-    from clickhouse_connect.driver.client import Client
-    from pyiceberg.catalog import Catalog
+    from dagster._core.storage.event_log.base import EventLogRecord
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+EVENT_PAGE = 1000
 
 offload_job = dg.define_asset_job(
     "offload_job", selection=dg.AssetSelection.groups("warm", "cold"),
@@ -76,45 +78,113 @@ def contiguous_ranges(hours: list[datetime]) -> list[tuple[datetime, datetime]]:
     return ranges
 
 
-def stale_hours(client: "Client", catalog: "Catalog", candidates: list[datetime], offloaded: set[str]) -> list[datetime]:
-    """Candidates already offloaded whose cold raw hour no longer equals warm's (late trades, re-seals)."""
-    from k2_lakehouse.cold.verify import matches_warm
+def hour_of(partition_key: str) -> datetime:
+    return datetime.strptime(partition_key, PARTITIONS_START_FORMAT).replace(tzinfo=UTC)
 
-    stale = []
-    for hour in candidates:
-        if partition_key_of(hour) in offloaded and not matches_warm(
-                client, catalog, "raw_trades", HourRange(hour, hour + timedelta(hours=1))).ok:
-            stale.append(hour)
-    return stale
+
+def materializations_after(instance: dg.DagsterInstance, key: dg.AssetKey, storage_id: int) -> list["EventLogRecord"]:
+    """Every materialization of `key` recorded after `storage_id`, oldest first."""
+    records: list[EventLogRecord] = []
+    page_cursor = None
+    while True:
+        page = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key, after_storage_id=storage_id),
+                                               limit=EVENT_PAGE, cursor=page_cursor, ascending=True)
+        records.extend(page.records)
+        if not page.has_more:
+            return records
+        page_cursor = page.cursor
+
+
+def latest_materializations(instance: dg.DagsterInstance, key: dg.AssetKey,
+                            partition_keys: list[str]) -> dict[str, "EventLogRecord"]:
+    """partition -> its latest materialization of `key`, for those of `partition_keys` that have one."""
+    latest: dict[str, EventLogRecord] = {}
+    for first in range(0, len(partition_keys), EVENT_PAGE):
+        wanted = partition_keys[first:first + EVENT_PAGE]
+        page_cursor = None
+        while True:
+            page = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key, asset_partitions=wanted),
+                                                   limit=EVENT_PAGE, cursor=page_cursor)
+            for record in page.records:  # newest first
+                latest.setdefault(record.partition_key, record)  # type: ignore[arg-type]
+            if not page.has_more or len(latest) >= len(wanted):
+                break
+            page_cursor = page.cursor
+    return latest
+
+
+def read_from(instance: dg.DagsterInstance, record: "EventLogRecord", run_starts: dict[str, datetime]) -> datetime:
+    """The earliest moment the materialization's run may have read warm: the run's start (an event reported
+    without a run: its own time)."""
+    if record.run_id not in run_starts:
+        run = instance.get_run_record_by_id(record.run_id) if record.run_id else None
+        started = run.start_time if run is not None and run.start_time is not None else record.timestamp
+        run_starts[record.run_id] = datetime.fromtimestamp(started, UTC)
+    return run_starts[record.run_id]
 
 
 @dg.sensor(job=offload_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Finds offloaded hours whose warm content changed since (rows that arrived after the cursor, "
-                       "then a checksum comparison with cold) and requests a re-seal and re-offload of exactly those "
-                       "hours, batched into ranged runs.")
+           description="Finds offloaded hours that changed in warm after their offload read it (raw rows inserted "
+                       "later, a layer re-sealed later), compares those with warm, and requests a re-seal and "
+                       "re-offload of exactly the hours that differ, batched into ranged runs.")
 def cold_staleness_sensor(context: dg.SensorEvaluationContext, warm: WarmStore,
                           cold_store: ColdStore) -> dg.SensorResult | dg.SkipReason:
+    from k2_lakehouse.cold.staleness import (
+        VISIBILITY_MARGIN,
+        Arrivals,
+        Offload,
+        changes_since_offload,
+        inserts_since,
+        stale_offloads,
+    )
+
     cursor = json.loads(context.cursor) if context.cursor else {}
-    since = datetime.fromisoformat(cursor.get("received_after", "1970-01-01T00:00:00+00:00"))
+    arrivals = Arrivals.from_json(cursor)
+    events_after = int(cursor.get("events_after", 0))
+    instance = context.instance
+    # Offloads recorded since the last tick (rows may have arrived while they ran) and re-seals since then.
+    offloaded = {name: materializations_after(instance, cold_key(name), events_after) for name in COLD_TO_WARM}
+    resealed = {name: materializations_after(instance, warm_key(warm_name), events_after)
+                for name, warm_name in COLD_TO_WARM.items()}
+    new_records = [r for records in (*offloaded.values(), *resealed.values()) for r in records]
     try:
         with warm.client() as client:
-            arrived = client.query(
-                "SELECT event_hour, max(received_at) FROM k2.trades_raw WHERE received_at > {since:DateTime64(6, 'UTC')} "
-                "GROUP BY event_hour ORDER BY event_hour", parameters={"since": since}).result_rows
-            if not arrived:
-                return dg.SkipReason(f"no rows arrived after {since.isoformat()}")
-            offloaded = context.instance.get_materialized_partitions(cold_key("raw_trades"))
-            candidates = [hour.replace(tzinfo=UTC) for hour, _ in arrived]
-            stale = stale_hours(client, cold_store.catalog(), candidates, offloaded)
+            arrived, arrivals = arrivals.next(client)
+            hours = sorted(arrived | {hour_of(r.partition_key) for r in new_records if r.partition_key})
+            run_starts: dict[str, datetime] = {}
+            offloads: list[Offload] = []
+            reseals: dict[tuple[str, datetime], datetime] = {}
+            for name in COLD_TO_WARM:
+                latest = latest_materializations(instance, cold_key(name), [partition_key_of(h) for h in hours])
+                offloads += [Offload(name, hour_of(key), read_from(instance, record, run_starts))
+                             for key, record in latest.items()]
+                for record in resealed[name]:  # a seal in the offload's own run is what the offload copied
+                    if record.partition_key in latest and record.run_id != latest[record.partition_key].run_id:
+                        reseals[(name, hour_of(record.partition_key))] = datetime.fromtimestamp(record.timestamp, UTC)
+            inserts = inserts_since(client, min(o.read_from for o in offloads) - VISIBILITY_MARGIN,
+                                     {o.hour for o in offloads}) if offloads else {}
+            changed = changes_since_offload(offloads, inserts, reseals)
+            stale = stale_offloads(client, cold_store.catalog(), offloads, changed)
     except WarmStoreBusy as busy:
         return dg.SkipReason(f"warm store busy, trying again next tick: {busy}")
-    newest = max(received for _, received in arrived).replace(tzinfo=UTC)
+    next_cursor = json.dumps({**arrivals.to_json(),
+                              "events_after": max([events_after, *(r.storage_id for r in new_records)])})
+    stale_hours = sorted({o.hour for o in stale})
+    if not stale_hours:
+        return dg.SensorResult(skip_reason=f"{len(hours)} hours changed or were offloaded since the last tick; "
+                                           f"{len(changed)} compared with warm, none differ", cursor=next_cursor)
+    last_change: dict[datetime, datetime] = {}
+    for o in stale:  # the run key names the change, so a retried tick or the next one requests it once
+        change = changed[(o.cold_name, o.hour)]
+        last_change[o.hour] = max(change, last_change.get(o.hour, change))
     requests = [
-        dg.RunRequest(run_key=f"stale:{partition_key_of(first)}...{partition_key_of(last)}:{newest.isoformat()}",
-                      tags={RANGE_START: partition_key_of(first), RANGE_END: partition_key_of(last)})
-        for first, last in contiguous_ranges(stale)
+        dg.RunRequest(
+            run_key=f"stale:{partition_key_of(first)}...{partition_key_of(last)}:"
+                    f"{max(t for h, t in last_change.items() if first <= h <= last).isoformat()}",
+            tags={RANGE_START: partition_key_of(first), RANGE_END: partition_key_of(last)})
+        for first, last in contiguous_ranges(stale_hours)
     ]
-    return dg.SensorResult(run_requests=requests, cursor=json.dumps({"received_after": newest.isoformat()}))
+    return dg.SensorResult(run_requests=requests, cursor=next_cursor)
 
 
 jobs = [warm_seal_job, offload_job, compaction_job, snapshot_expiry_job, audit_job]

@@ -16,9 +16,10 @@ SYMBOLS_CSV = Path(__file__).resolve().parents[1] / "reference" / "symbols.csv"
 
 log = logging.getLogger(__name__)
 
-# A table declared column by column (sql/ style: one column per line, indented four spaces).
+# A table declared column by column (sql/ style: one column per line, indented four spaces; skip indexes,
+# projections and constraints are declared among them but are not columns).
 _TABLE_DDL = re.compile(r"CREATE TABLE IF NOT EXISTS k2\.(\w+)\s*\n\(\n(.*?)\n\)", re.S)
-_COLUMN = re.compile(r"^    (\w+) ", re.M)
+_COLUMN = re.compile(r"^    (?!INDEX |PROJECTION |CONSTRAINT )(\w+) ", re.M)
 
 
 @dataclass(frozen=True)

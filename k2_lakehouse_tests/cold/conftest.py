@@ -58,12 +58,13 @@ def kraken(warm: Client, datasets: Path) -> HourRange:
 
 
 def add_late_kraken_trade(client: Client, at: datetime, price: str = "104000.00000", volume: str = "0.50000000",
-                          trade_id: int = 99_000_001) -> None:
-    """A Kraken trade that arrives late (now) for an hour that may already be offloaded."""
+                          trade_id: int = 99_000_001, received_at: datetime | None = None) -> None:
+    """A Kraken trade inserted now for an hour that may already be offloaded; received now, or at `received_at`
+    (an ingest stamps its start on every batch, so a long one inserts rows received long ago)."""
     payload = f'["{price}","{volume}",{at.timestamp():.6f},"b","l","",{trade_id}]'
     client.insert(
         "k2.trades_raw",
-        [["kraken", "kraken-rest", "late-trades", trade_id, 0, "XBTUSDT", payload, datetime.now(UTC)]],
+        [["kraken", "kraken-rest", "late-trades", trade_id, 0, "XBTUSDT", payload, received_at or datetime.now(UTC)]],
         column_names=["exchange", "source_format", "source_name", "source_position", "source_element",
                       "source_symbol", "payload", "received_at"])
 

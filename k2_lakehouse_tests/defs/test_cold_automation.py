@@ -112,6 +112,11 @@ def _sensor_tick(instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorR
         return result
 
 
+def _requested(result: dg.SensorResult) -> list[tuple[str, str]]:
+    return [(r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
+            for r in result.run_requests]
+
+
 def test_a_late_trade_makes_the_sensor_request_exactly_its_hour_and_the_rerun_fixes_cold(
         offloaded: dg.ExecuteInProcessResult, warm: Client, instance: dg.DagsterInstance) -> None:
     from k2_lakehouse.cold.verify import matches_warm
@@ -122,12 +127,45 @@ def test_a_late_trade_makes_the_sensor_request_exactly_its_hour_and_the_rerun_fi
     late_hour = datetime(2025, 11, 10, 20, tzinfo=UTC)
     add_late_kraken_trade(warm, late_hour + timedelta(minutes=7))
     second = _sensor_tick(instance, first.cursor)
-    assert [(r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
-            for r in second.run_requests] == [("2025-11-10-20:00", "2025-11-10-20:00")]
+    assert _requested(second) == [("2025-11-10-20:00", "2025-11-10-20:00")]
     rerun = _run(instance, "offload_job", second.run_requests[0].tags)
     assert rerun.success
     hour = HourRange(late_hour, late_hour + timedelta(hours=1))
     assert all(matches_warm(warm, _catalog(), name, hour).ok for name in ("raw_trades", "silver_trades", "gold_ohlcv_1d"))
+    assert _sensor_tick(instance, second.cursor).run_requests == []
+
+
+def test_a_row_received_before_the_cursor_but_inserted_after_it_is_still_found(
+        offloaded: dg.ExecuteInProcessResult, warm: Client, instance: dg.DagsterInstance) -> None:
+    # The second batch of an ingest that started an hour ago: received_at is the ingest's start.
+    first = _sensor_tick(instance, None)
+    late_hour = datetime(2025, 11, 10, 21, tzinfo=UTC)
+    add_late_kraken_trade(warm, late_hour + timedelta(minutes=3), received_at=datetime.now(UTC) - timedelta(hours=1))
+    assert _requested(_sensor_tick(instance, first.cursor)) == [("2025-11-10-21:00", "2025-11-10-21:00")]
+
+
+def test_a_reseal_that_moves_dlq_rows_into_silver_makes_the_sensor_request_exactly_that_hour(
+        warm: Client, datasets: Path, cold_env: Path, instance: dg.DagsterInstance) -> None:
+    from k2_lakehouse.cold.verify import matches_warm
+    from k2_lakehouse.warm.schema import load_symbol_registry, load_symbols
+    from k2_lakehouse.warm.seal import HourRange
+
+    # Offloaded while the registry lacked the symbol: every trade of the range is in the DLQ, cold silver empty.
+    load_symbol_registry(warm, [s for s in load_symbols() if s.exchange != "kraken"])
+    ingest_file(warm, datasets / KRAKEN_TRADES)
+    assert _run(instance, "offload_job", KRAKEN_RANGE).success
+    first = _sensor_tick(instance, None)
+    assert first.run_requests == []
+    # The registry is repaired and one hour re-sealed: its silver and gold change, its raw rows do not.
+    load_symbol_registry(warm)
+    repaired = {"dagster/asset_partition_range_start": "2025-11-10-19:00",
+                "dagster/asset_partition_range_end": "2025-11-10-19:00"}
+    assert _run(instance, "warm_seal_job", repaired).success
+    second = _sensor_tick(instance, first.cursor)
+    assert _requested(second) == [("2025-11-10-19:00", "2025-11-10-19:00")]
+    assert _run(instance, "offload_job", second.run_requests[0].tags).success
+    hour = datetime(2025, 11, 10, 19, tzinfo=UTC)
+    assert matches_warm(warm, _catalog(), "silver_trades", HourRange(hour, hour + timedelta(hours=1))).ok
     assert _sensor_tick(instance, second.cursor).run_requests == []
 
 

@@ -34,7 +34,8 @@ def test_the_optional_kafka_source_ddl_parses(warm: Client, path: Path) -> None:
 def test_the_declared_columns_are_read_from_every_column_by_column_table() -> None:
     declared = declared_columns()
     assert declared["bronze_trades"][0] == "040_bronze_trades.sql"
-    assert declared["trades_raw"][1][-2:] == ["message_ts", "event_hour"]
+    assert declared["trades_raw"][1][-3:] == ["message_ts", "event_hour", "inserted_at"]
+    assert "INDEX" not in declared["trades_raw"][1]  # a skip index is declared among the columns
     assert "payload" not in declared["bronze_trades"][1]
 
 
