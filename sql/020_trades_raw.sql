@@ -5,7 +5,8 @@
 -- a message whose time cannot be read or is out of range is filed under the hour it arrived.
 -- Binance's dumps switched from milliseconds to microseconds in 2025: 1e14 ms would be year 5138.
 -- A Binance combined-stream message is {"stream","data"} in any key order or spacing; the prefix tests settle
--- Binance's own layout without parsing, and only other layouts are asked (sql/031 uses the same rule).
+-- Binance's own layout without parsing, and only other layouts are asked (sql/031 uses the same rule); the
+-- JSON check reads '' for Binance's layouts, as it is evaluated on every row.
 -- Kraken's seconds are clamped to what Int64 microseconds hold before they are converted: toInt64 throws on
 -- overflow, which would abort the whole insert batch over one bad row (a time in microseconds, 1e30). A
 -- clamped time is far in the future or past, so the row is filed under its arrival hour and validation
@@ -30,7 +31,8 @@ CREATE TABLE IF NOT EXISTS k2.trades_raw
                 if((multiIf(
                         source_format = 'binance-ws',
                             if(startsWith((if(source_format = 'binance-ws', payload, '') AS binance_ws), '{"stream"')
-                                   OR (NOT startsWith(binance_ws, '{"e"') AND JSONHas(binance_ws, 'stream') AND JSONHas(binance_ws, 'data')),
+                                   OR (JSONHas((if(startsWith(binance_ws, '{"stream"') OR startsWith(binance_ws, '{"e"'), '', binance_ws)
+                                                AS binance_ws_other), 'stream') AND JSONHas(binance_ws_other, 'data')),
                                JSONExtractInt(binance_ws, 'data', 'T'), JSONExtractInt(binance_ws, 'T')),
                         source_format = 'binance-aggtrades-csv', toInt64OrZero(splitByChar(',', if(source_format = 'binance-aggtrades-csv', payload, ''))[6]),
                         toInt64OrZero(splitByChar(',', if(source_format = 'binance-trades-csv', payload, ''))[5])) AS binance_time) > 100000000000000,

@@ -9,8 +9,11 @@ WITH
     -- Binance writes "stream" first and a bare event starts with "e": two prefix tests settle almost every
     -- row without parsing. Any other layout (keys reordered, whitespace) is asked whether it has both keys.
     -- sql/020 reads the trade time with the same rule.
-    startsWith(payload, '{"stream"')
-        OR (NOT startsWith(payload, '{"e"') AND JSONHas(payload, 'stream') AND JSONHas(payload, 'data')) AS wrapped,
+    -- The JSON check reads '' for those two layouts: in this view ClickHouse evaluates it on every row
+    -- (measured: 0.4 CPU-s per million rows on the payload itself).
+    startsWith(payload, '{"stream"') AS stream_first,
+    stream_first OR (JSONHas((if(stream_first OR startsWith(payload, '{"e"'), '', payload) AS other_layout), 'stream')
+                     AND JSONHas(other_layout, 'data')) AS wrapped,
     if(wrapped, JSONExtract(payload, concat('Tuple(data ', event_spec, ')')).data, JSONExtract(payload, event_spec)) AS ev,
     ev.e = 'aggTrade' AS is_agg,
     if(is_agg, ev.a, ev.t) AS id,
