@@ -242,3 +242,13 @@ def test_a_combined_stream_message_is_a_trade_whatever_its_key_order_or_spacing(
     assert (summary.trades, summary.skipped, summary.dlq) == (len(lines), 0, {})
     bronze = warm.query("SELECT trade_id, toUnixTimestamp64Milli(exchange_ts) FROM k2.bronze_trades ORDER BY trade_id")
     assert bronze.result_rows == [(str(event["a"]), event["T"]) for event in events]
+
+
+@pytest.mark.parametrize("field", [
+    {"a": -7}, {"a": 7.5}, {"a": "7"}, {"f": -1}, {"l": 12.5}, {"T": str(T_MS)}, {"T": T_MS + 0.5}, {"m": 1}, {"m": "true"},
+], ids=str)
+def test_a_binance_event_whose_id_time_or_side_has_the_wrong_json_type_is_dlqd_as_wrong_type(
+        warm: Client, tmp_path: Path, field: dict[str, object]) -> None:
+    summary = ingest_file(warm, _write(tmp_path, [_agg(1), _agg(2, **field)]))
+    assert (summary.trades, summary.dlq) == (1, {"wrong_type": 1})
+    assert warm.query("SELECT source_position, toString(stage) FROM k2.silver_trades_dlq").result_rows == [(2, "parse")]
