@@ -89,14 +89,20 @@ def _lines(chunk: pa.Array) -> tuple[int, np.ndarray, pa.Array]:
 
 
 def _kraken_ws_trade_count(line: bytes) -> int:
-    """How many trades a Kraken websocket v1 message carries; 1 for anything else (stored once)."""
+    """How many trades a Kraken websocket v1 message carries; 1 for anything else (stored once).
+
+    Only a trade message is a list of trades: a spread or OHLC message is one list of values, and split
+    per value it would become several raw rows for one message. The channel name is the third element,
+    or the one before the pair (sql/035 reads it the same way).
+    """
     if not line.startswith(b"["):
         return 1
     try:
         message = json.loads(line)
     except ValueError:
         return 1
-    if isinstance(message, list) and len(message) >= 4 and isinstance(message[1], list) and message[1]:
+    if (isinstance(message, list) and len(message) >= 4 and "trade" in (message[2], message[-2])
+            and isinstance(message[1], list) and message[1]):
         return len(message[1])
     return 1
 

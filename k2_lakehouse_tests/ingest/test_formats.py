@@ -57,6 +57,17 @@ def test_kraken_ws_messages_are_stored_once_per_trade_they_carry(datasets: Path)
     assert all(any(o[0] == r[0] and o[1] == 0 for o in rows) for r in multi)
 
 
+@pytest.mark.parametrize("message", [
+    '[42,["5698.40000","5700.00000","1542057299.545897","1.01234567","0.98765432"],"spread","XBT/USD"]',
+    '[42,["1542057314.748456","1542057360.435743","3586.70000","3586.70000","3586.60000","3586.60000",'
+    '"3586.68894","0.03373000",2],"ohlc-5","XBT/USD"]',
+], ids=["spread", "ohlc"])
+def test_a_kraken_ws_message_of_another_channel_is_stored_once(tmp_path: Path, message: str) -> None:
+    path = tmp_path / "kraken-ws.jsonl"
+    path.write_text(message + "\n")
+    assert read_rows(path, "kraken-ws") == [(1, 0, "", message)]
+
+
 def test_identical_kraken_csv_lines_get_distinct_ordinals(tmp_path: Path) -> None:
     path = tmp_path / "BCHEUR-2023-01-01.csv"
     path.write_text("1672531436,90.54,1.1\n1672531436,90.54,1.1\n")
