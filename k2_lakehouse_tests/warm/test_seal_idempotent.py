@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,3 +39,20 @@ def test_sealed_gold_equals_an_independent_polars_computation(warm: Client, data
     outcome = gold_equals_recomputation(warm, HOURS)
     assert outcome.passed, outcome.problems
     assert outcome.measured["candles_1m"] == 2469
+
+
+def test_a_trade_ingested_from_two_files_keeps_its_first_received_copy_live_and_through_reseals(
+        warm: Client, datasets: Path, tmp_path: Path) -> None:
+    sample = datasets / "binance" / "XRPETH-aggTrades-2019-10-11_13.csv"
+    first, second = tmp_path / "first" / sample.name, tmp_path / "second" / sample.name
+    for copy in (first, second):
+        copy.parent.mkdir()
+        shutil.copy(sample, copy)
+    ingest_file(warm, first)
+    ingest_file(warm, second)
+    kept = "SELECT DISTINCT source_name FROM k2.{table} FINAL"
+    expected = [(str(first.resolve()),)]
+    assert [warm.query(kept.format(table=t)).result_rows for t in ("bronze_trades", "silver_trades")] == [expected] * 2
+    sealed = [_seal(warm) for _ in range(3)]
+    assert sealed[0] == sealed[1] == sealed[2]
+    assert [warm.query(kept.format(table=t)).result_rows for t in ("bronze_trades", "silver_trades")] == [expected] * 2
