@@ -3,6 +3,7 @@
 -- saying which one, so that each row has one hour and one fate downstream.
 -- message_ts is read from the payload here, once, because the hour partition depends on it;
 -- a message whose time cannot be read or is out of range is filed under the hour it arrived.
+-- Binance spot (binance-ws) and USD-M futures (binance-futures-ws) websocket events share one layout.
 -- Binance's dumps switched from milliseconds to microseconds in 2025: 1e14 ms would be year 5138.
 -- A Binance combined-stream message is {"stream","data"} in any key order or spacing; the prefix tests settle
 -- Binance's own layout without parsing, and only other layouts are asked (sql/031 uses the same rule); the
@@ -29,8 +30,8 @@ CREATE TABLE IF NOT EXISTS k2.trades_raw
         startsWith(source_format, 'binance'),
             fromUnixTimestamp64Micro(
                 if((multiIf(
-                        source_format = 'binance-ws',
-                            if(startsWith((if(source_format = 'binance-ws', payload, '') AS binance_ws), '{"stream"')
+                        (source_format IN ('binance-ws', 'binance-futures-ws') AS is_binance_ws),
+                            if(startsWith((if(is_binance_ws, payload, '') AS binance_ws), '{"stream"')
                                    OR (JSONHas((if(startsWith(binance_ws, '{"stream"') OR startsWith(binance_ws, '{"e"'), '', binance_ws)
                                                 AS binance_ws_other), 'stream') AND JSONHas(binance_ws_other, 'data')),
                                JSONExtractInt(binance_ws, 'data', 'T'), JSONExtractInt(binance_ws, 'T')),

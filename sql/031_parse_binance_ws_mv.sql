@@ -1,4 +1,5 @@
--- Binance websocket trade and aggTrade events, raw or wrapped in a combined stream {"stream","data"}.
+-- Binance websocket trade and aggTrade events, raw or wrapped in a combined stream {"stream","data"}: spot
+-- (binance-ws) and USD-M futures (binance-futures-ws) alike; the exchange column keeps the two markets apart.
 -- m = true means the buyer was the maker, so the taker sold. An aggTrade stands for l - f + 1 trades.
 -- Speed: one typed JSONExtract per row. That extraction converts leniently (a number to a string, "7" or
 -- 7.5 to the id 7, 1 to true), so a row passes the fast path only if each field appears in the payload
@@ -60,4 +61,4 @@ SELECT
     message_ts AS exchange_ts,
     toUInt32(if(is_agg, ifNull(ev.l, 0) - ifNull(ev.f, 0) + 1, 1)) AS underlying_trades
 -- Filter first: the expressions above would otherwise run on every other format's rows too.
-FROM (SELECT * FROM k2.trades_raw_intake WHERE source_format = 'binance-ws')
+FROM (SELECT * FROM k2.trades_raw_intake WHERE source_format IN ('binance-ws', 'binance-futures-ws'))

@@ -10,6 +10,7 @@ FORMATS: dict[str, str] = {
     "binance-trades-csv": "binance",
     "binance-aggtrades-csv": "binance",
     "binance-ws": "binance",
+    "binance-futures-ws": "binance-futures",
     "kraken-rest": "kraken",
     "kraken-csv": "kraken",
     "kraken-ws": "kraken",
@@ -22,6 +23,11 @@ SYMBOL_FROM_FILE_NAME = frozenset({"binance-trades-csv", "binance-aggtrades-csv"
 _CSV_FIELDS = {8: "binance-aggtrades-csv", 7: "binance-trades-csv", 3: "kraken-csv"}
 _HEADER = re.compile(r"^[A-Za-z_ ]+$")
 _SAMPLE_LINES = 20
+
+# Binance spot and USD-M futures combined streams share one message shape; their events tell the markets apart.
+# Spot: trade and aggTrade carry "M", bookTicker has no "e", depthUpdate has no "pu".
+# Futures: aggTrade has no "M", bookTicker says "e":"bookTicker", depthUpdate carries "pu" (the previous "u").
+_BINANCE_WS_BY_MARKET = {"spot": "binance-ws", "futures": "binance-futures-ws"}
 
 
 class FormatError(ValueError):
@@ -55,6 +61,39 @@ def _json_line_format(line: str) -> str | None:
     return None
 
 
+def _binance_market(line: str) -> str | None:
+    """'spot' or 'futures' if the Binance websocket message on `line` shows its market, else None."""
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(message, dict):
+        return None
+    event = message.get("data", message)
+    if not isinstance(event, dict):
+        return None
+    kind = event.get("e")
+    if kind in ("trade", "aggTrade") and "M" in event:
+        return "spot"
+    if kind in ("aggTrade", "bookTicker"):
+        return "futures"
+    if kind == "depthUpdate":
+        return "futures" if "pu" in event else "spot"
+    if kind is None and {"u", "s", "b", "B", "a", "A"} <= event.keys():
+        return "spot"  # spot bookTicker
+    return None
+
+
+def _binance_ws_format(path: Path, lines: list[str]) -> str:
+    """binance-ws or binance-futures-ws, judged from the markets the lines' events show."""
+    markets = {market for market in (_binance_market(line) for line in lines) if market}
+    if len(markets) == 1:
+        return _BINANCE_WS_BY_MARKET[markets.pop()]
+    shown = "both spot and USD-M futures events" if markets else "no event that tells spot from USD-M futures"
+    raise FormatError(f"{path}: ambiguous Binance market: its first {len(lines)} lines show {shown}; "
+                      "pass --format binance-ws or binance-futures-ws")
+
+
 def detect_format(path: Path) -> str:
     """The format of `path`, judged from its first lines; refuses unknown and ambiguous files."""
     with path.open("r", encoding="utf-8", errors="replace") as handle:
@@ -69,9 +108,12 @@ def detect_format(path: Path) -> str:
             document = None
         if isinstance(document, dict) and "result" in document:
             return "kraken-rest"
-    lines = [line for line in head.splitlines() if line.strip()][:_SAMPLE_LINES]
+    head_lines = [line for line in head.splitlines() if line.strip()]
+    lines = head_lines[:_SAMPLE_LINES]
     if stripped[0] in "[{":
         found = {fmt for fmt in (_json_line_format(line) for line in lines) if fmt}
+        if found == {"binance-ws"}:
+            return _binance_ws_format(path, head_lines)
         if len(found) == 1:
             return found.pop()
         if len(found) > 1:

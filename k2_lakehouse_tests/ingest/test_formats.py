@@ -15,7 +15,7 @@ SAMPLES = {
     "kraken/ws-v1-2021-04-17.jsonl": "kraken-ws",
     "binance/XRPETH-aggTrades-2019-10-11_13.csv": "binance-aggtrades-csv",
     "binance/ws-combined-spot-2021-10-12.jsonl": "binance-ws",
-    "binance/ws-combined-futures-2021-07-22.jsonl": "binance-ws",
+    "binance/ws-combined-futures-2021-07-22.jsonl": "binance-futures-ws",
 }
 
 
@@ -42,6 +42,35 @@ def test_refuses_a_file_mixing_binance_and_kraken_messages(tmp_path: Path) -> No
     path.write_text('{"e":"trade","s":"BTCUSDT"}\n[1,[["1","1","1.0","b","l",""]],"trade","XBT/USD"]\n')
     with pytest.raises(FormatError, match="ambiguous"):
         detect_format(path)
+
+
+SPOT_AGGTRADE = ('{"stream":"sushiusdt@aggTrade","data":{"e":"aggTrade","E":1,"s":"SUSHIUSDT","a":1,"p":"7.6","q":"5",'
+                 '"f":1,"l":1,"T":1,"m":false,"M":true}}')
+FUTURES_DEPTH = ('{"stream":"sushiusdt@depth@100ms","data":{"e":"depthUpdate","E":1,"T":1,"s":"SUSHIUSDT","U":2,"u":3,'
+                 '"pu":1,"b":[],"a":[]}}')
+KLINE = '{"stream":"sushiusdt@kline_1m","data":{"e":"kline","E":1,"s":"SUSHIUSDT","k":{"t":0,"s":"SUSHIUSDT"}}}'
+
+
+def test_refuses_a_binance_file_showing_both_spot_and_futures_events_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "both-markets.jsonl"
+    path.write_text(f"{SPOT_AGGTRADE}\n{FUTURES_DEPTH}\n")
+    with pytest.raises(FormatError, match=r"both-markets\.jsonl.*both spot and USD-M futures.*--format binance-ws or "
+                                          r"binance-futures-ws"):
+        detect_format(path)
+
+
+def test_refuses_a_binance_file_showing_neither_markets_events_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "klines.jsonl"
+    path.write_text(f"{KLINE}\n")
+    with pytest.raises(FormatError, match=r"klines\.jsonl.*no event that tells spot from USD-M futures.*"
+                                          r"--format binance-ws or binance-futures-ws"):
+        detect_format(path)
+
+
+def test_tells_the_binance_market_from_events_past_the_first_twenty_lines(tmp_path: Path) -> None:
+    path = tmp_path / "klines-then-a-trade.jsonl"
+    path.write_text(f"{KLINE}\n" * 30 + f"{SPOT_AGGTRADE}\n")
+    assert detect_format(path) == "binance-ws"
 
 
 def test_kraken_rest_trades_keep_the_exchanges_digits_verbatim(datasets: Path) -> None:

@@ -30,6 +30,14 @@ def test_each_sample_lands_in_silver_with_every_message_accounted(
     assert warm.command("SELECT count() FROM k2.silver_trades FINAL") == trades
 
 
+def test_the_binance_spot_and_futures_samples_land_under_their_own_exchanges(warm: Client, datasets: Path) -> None:
+    spot, futures = "binance/ws-combined-spot-2021-10-12.jsonl", "binance/ws-combined-futures-2021-07-22.jsonl"
+    for sample in (spot, futures):
+        ingest_file(warm, datasets / sample)
+    rows = warm.query("SELECT exchange, count() FROM k2.silver_trades FINAL GROUP BY exchange").result_rows
+    assert dict(rows) == {"binance": EXPECTED[spot][0], "binance-futures": EXPECTED[futures][0]}
+
+
 def test_binance_buyer_maker_means_the_taker_sold(warm: Client, datasets: Path) -> None:
     ingest_file(warm, datasets / "binance" / "XRPETH-aggTrades-2019-10-11_13.csv")
     sides = dict(warm.query("SELECT toString(side), count() FROM k2.silver_trades GROUP BY side").result_rows)
