@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from clickhouse_connect.driver.client import Client
 
+from k2_lakehouse.ingest.formats import FORMATS, exchange_of
 from k2_lakehouse.warm.schema import SQL_DIR, apply_schema, declared_columns, read_statement, schema_drift, schema_files
 
 
@@ -50,3 +52,13 @@ def test_a_store_from_an_older_k2_is_reported_with_the_column_that_differs(warm:
             "k2.bronze_trades differs from sql/040_bronze_trades.sql: it has payload, which the file does not declare"]
     finally:
         warm.command("ALTER TABLE k2.bronze_trades DROP COLUMN payload")
+
+
+@pytest.mark.parametrize("source_format", sorted(FORMATS))
+def test_the_kafka_source_gives_each_formats_topic_the_formats_exchange(warm: Client, source_format: str) -> None:
+    view = (SQL_DIR / "optional" / "020_trades_kafka_mv.sql").read_text()
+    exchange = re.search(r"^ +(.+) AS exchange,$", view, re.M)
+    assert exchange, "the Kafka view names its exchange column"
+    topic = f"{source_format}.trades"
+    derived = warm.command(f"WITH {{topic:String}} AS _topic SELECT {exchange.group(1)}", parameters={"topic": topic})
+    assert derived == exchange_of(source_format)

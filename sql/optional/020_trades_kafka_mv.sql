@@ -2,7 +2,8 @@
 -- message carrying several trades becomes one raw row per trade (source_element), as the file reader does.
 CREATE MATERIALIZED VIEW IF NOT EXISTS k2.trades_kafka_mv TO k2.trades_raw AS
 SELECT
-    splitByChar('-', _topic)[1] AS exchange,
+    -- The exchange is the format's first word, but for Binance USD-M futures, a market of its own.
+    if(startsWith(_topic, 'binance-futures-'), 'binance-futures', splitByChar('-', _topic)[1]) AS exchange,
     splitByChar('.', _topic)[1] AS source_format,
     _topic AS source_name,
     toUInt32(_partition) AS source_partition,
