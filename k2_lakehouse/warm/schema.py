@@ -89,7 +89,21 @@ def schema_drift(client: Client, sql_dir: Path = SQL_DIR) -> list[str]:
 
 
 def load_symbol_registry(client: Client, symbols: list[Symbol] | None = None) -> int:
-    rows = [[s.exchange, s.exchange_symbol, s.symbol] for s in (symbols or load_symbols())]
-    client.command("TRUNCATE TABLE k2.symbol_registry")
-    client.insert("k2.symbol_registry", rows, column_names=["exchange", "exchange_symbol", "symbol"])
-    return len(rows)
+    """Make k2.symbol_registry hold exactly `symbols` (default: reference/symbols.csv); returns their number.
+
+    Only the difference is written, new rows before stale ones are deleted, so concurrent validation (another
+    k2 command, the Kafka source) never sees the registry empty: every k2 command calls this, and emptying it
+    first sent the trades validated meanwhile to the DLQ as unknown_symbol. A mapping the file changes is held
+    twice for that instant, and a trade validated then gets either.
+    """
+    wanted = {(s.exchange, s.exchange_symbol, s.symbol) for s in (symbols or load_symbols())}
+    stored = {tuple(row) for row in client.query(
+        "SELECT exchange, exchange_symbol, symbol FROM k2.symbol_registry").result_rows}
+    if wanted - stored:
+        client.insert("k2.symbol_registry", sorted(wanted - stored), column_names=["exchange", "exchange_symbol", "symbol"])
+    if stored - wanted:
+        client.command(
+            "DELETE FROM k2.symbol_registry "
+            "WHERE (exchange, exchange_symbol, symbol) IN {rows:Array(Tuple(String, String, String))}",
+            parameters={"rows": sorted(stored - wanted)})
+    return len(wanted)

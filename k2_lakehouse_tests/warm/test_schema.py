@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 import re
+import threading
 from pathlib import Path
 
 import pytest
 from clickhouse_connect.driver.client import Client
 
 from k2_lakehouse.ingest.formats import FORMATS, exchange_of
-from k2_lakehouse.warm.schema import SQL_DIR, apply_schema, declared_columns, read_statement, schema_drift, schema_files
+from k2_lakehouse.warm.schema import (
+    SQL_DIR,
+    Symbol,
+    apply_schema,
+    declared_columns,
+    load_symbol_registry,
+    load_symbols,
+    read_statement,
+    schema_drift,
+    schema_files,
+)
 
 
 def test_applying_the_schema_twice_changes_nothing(warm: Client) -> None:
@@ -62,3 +73,43 @@ def test_the_kafka_source_gives_each_formats_topic_the_formats_exchange(warm: Cl
     topic = f"{source_format}.trades"
     derived = warm.command(f"WITH {{topic:String}} AS _topic SELECT {exchange.group(1)}", parameters={"topic": topic})
     assert derived == exchange_of(source_format)
+
+
+def _registry(warm: Client) -> set[tuple[str, str, str]]:
+    return {tuple(r) for r in warm.query("SELECT exchange, exchange_symbol, symbol FROM k2.symbol_registry").result_rows}
+
+
+def test_the_registry_follows_the_reference_file_as_it_changes(warm: Client) -> None:
+    symbols = load_symbols()
+    try:
+        load_symbol_registry(warm, [*symbols[1:], Symbol("kraken", "NEWUSD", "NEW/USD")])
+        assert _registry(warm) == {(s.exchange, s.exchange_symbol, s.symbol) for s in symbols[1:]} | {
+            ("kraken", "NEWUSD", "NEW/USD")}
+    finally:
+        load_symbol_registry(warm)
+    assert _registry(warm) == {(s.exchange, s.exchange_symbol, s.symbol) for s in symbols}
+
+
+def test_trades_validated_while_the_registry_is_reloaded_all_find_their_symbol(warm: Client, datasets: Path) -> None:
+    # Every k2 command reloads the registry; an ingest running meanwhile must never see it empty.
+    from k2_lakehouse.ingest.load import ingest_file
+    from k2_lakehouse.warm.client import parallel_clients
+
+    stop, reloads = threading.Event(), []
+
+    def reload(client: Client) -> None:
+        while not stop.is_set():
+            reloads.append(load_symbol_registry(client))
+
+    with parallel_clients(warm, 2) as (main, other):
+        thread = threading.Thread(target=reload, args=(other,))
+        thread.start()
+        try:
+            summary = ingest_file(main, datasets / "binance" / "XRPETH-aggTrades-2019-10-11_13.csv", batch_bytes=16384,
+                                  inserters=1)
+        finally:
+            stop.set()
+            thread.join()
+    assert len(reloads) > 1
+    assert summary.dlq == {}
+    assert summary.trades == summary.messages
