@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -51,19 +52,15 @@ FUTURES_DEPTH = ('{"stream":"sushiusdt@depth@100ms","data":{"e":"depthUpdate","E
 KLINE = '{"stream":"sushiusdt@kline_1m","data":{"e":"kline","E":1,"s":"SUSHIUSDT","k":{"t":0,"s":"SUSHIUSDT"}}}'
 
 
-def test_refuses_a_binance_file_showing_both_spot_and_futures_events_naming_the_file(tmp_path: Path) -> None:
-    path = tmp_path / "both-markets.jsonl"
-    path.write_text(f"{SPOT_AGGTRADE}\n{FUTURES_DEPTH}\n")
-    with pytest.raises(FormatError, match=r"both-markets\.jsonl.*both spot and USD-M futures.*--format binance-ws or "
-                                          r"binance-futures-ws"):
-        detect_format(path)
-
-
-def test_refuses_a_binance_file_showing_neither_markets_events_naming_the_file(tmp_path: Path) -> None:
-    path = tmp_path / "klines.jsonl"
-    path.write_text(f"{KLINE}\n")
-    with pytest.raises(FormatError, match=r"klines\.jsonl.*no event that tells spot from USD-M futures.*"
-                                          r"--format binance-ws or binance-futures-ws"):
+@pytest.mark.parametrize(("name", "lines", "why"), [
+    ("both-markets.jsonl", [SPOT_AGGTRADE, FUTURES_DEPTH], "both spot and USD-M futures"),
+    ("klines.jsonl", [KLINE], "no event that tells spot from USD-M futures"),
+], ids=["both", "neither"])
+def test_refuses_a_binance_file_whose_market_is_not_clear_naming_the_file(tmp_path: Path, name: str, lines: list[str],
+                                                                          why: str) -> None:
+    path = tmp_path / name
+    path.write_text("".join(f"{line}\n" for line in lines))
+    with pytest.raises(FormatError, match=rf"{re.escape(name)}.*{why}.*--format binance-ws or binance-futures-ws"):
         detect_format(path)
 
 
