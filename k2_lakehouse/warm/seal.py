@@ -5,11 +5,20 @@ layer's intake table (sql/0*_intake.sql) under log_comment 'k2:seal'. The materi
 derive exactly this layer, and the copy into the next layer's intake is switched off, so a seal
 never double-feeds the layers above. The result equals a from-scratch derivation however often it
 runs and whatever the live views inserted before. One query per table per range, not per hour.
+
+A live insert can land between a layer's delete and its replay (only with a ClickHouse server: embedded
+ClickHouse admits one process). The delete spares it, since it applies to the parts stored before it, and
+the replay derives it again from the layer below. The deduplicated layers (bronze, silver) absorb that
+second copy; the candles and the reject logs would count it twice. So each seal checks its layer after the
+replay (candle sums against silver, one reject per raw row) and replaces the layer again if an insert raced
+it, up to SEAL_ATTEMPTS times.
 """
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -28,6 +37,8 @@ from k2_lakehouse.warm.tables import (
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
+
+log = logging.getLogger(__name__)
 
 # Every insert into the warm tables, live or replayed, carries these.
 INSERT_SETTINGS = {
@@ -132,12 +143,47 @@ _DELETE_SETTINGS = {"lightweight_deletes_sync": 0}
 MUTATION_TIMEOUT_S = 300.0
 
 
-def _replace(client: Client, hours: HourRange, deletes: dict[str, str], replays: list[str]) -> None:
-    """Delete a layer's rows of the range (table -> which rows) and replay the layer below in their place."""
-    run_in_parallel(client, [f"DELETE FROM k2.{table} WHERE {rows}" for table, rows in deletes.items()],
-                    hours.parameters, _DELETE_SETTINGS)
-    run_in_parallel(client, replays, hours.parameters, SEAL_SETTINGS)
-    wait_for_mutations(client, sorted(deletes))
+SEAL_ATTEMPTS = 5
+
+AfterDelete = Callable[[int], None]
+"""Called with the attempt number between a layer's delete and its replay. Tests (and chaos drills) insert
+there, as a concurrent live writer would; production callers leave it None."""
+
+
+class SealConflictError(RuntimeError):
+    """Live inserts into the hours raced every attempt to seal them."""
+
+
+def _replace(client: Client, hours: HourRange, deletes: dict[str, str], replays: list[str],
+             drift: Callable[[Client, HourRange], list[str]], after_delete: AfterDelete | None) -> None:
+    """Delete a layer's rows of the range (table -> which rows) and replay the layer below in their place,
+    again while `drift` finds rows a racing live insert left counted twice."""
+    for attempt in range(1, SEAL_ATTEMPTS + 1):
+        run_in_parallel(client, [f"DELETE FROM k2.{table} WHERE {rows}" for table, rows in deletes.items()],
+                        hours.parameters, _DELETE_SETTINGS)
+        if after_delete is not None:
+            after_delete(attempt)
+        run_in_parallel(client, replays, hours.parameters, SEAL_SETTINGS)
+        wait_for_mutations(client, sorted(deletes))
+        problems = drift(client, hours)
+        if not problems:
+            return
+        log.warning("sealing %s .. %s: a live insert raced attempt %d (%s); replacing %s again",
+                    hours.start, hours.end, attempt, "; ".join(problems), ", ".join(deletes))
+    raise SealConflictError(
+        f"sealing {', '.join(f'k2.{t}' for t in deletes)} for {hours.start:%Y-%m-%d %H:%M} .. {hours.end:%Y-%m-%d %H:%M} "
+        f"UTC: live inserts into these hours raced all {SEAL_ATTEMPTS} attempts ({'; '.join(problems)}). "
+        "Seal again once the ingest of these hours is idle"
+    )
+
+
+def _repeated_rows(client: Client, hours: HourRange, logs: dict[str, tuple[str, str]]) -> list[str]:
+    """The logs that hold a key twice; `logs` maps a table to (which rows of the range, the key each holds once)."""
+    counts = client.query(
+        "SELECT " + ", ".join(f"(SELECT count() - uniqExact({key}) FROM k2.{table} WHERE {rows})"
+                              for table, (rows, key) in logs.items()),
+        parameters=hours.parameters).result_rows[0]
+    return [f"k2.{table} holds {int(n)} row(s) twice" for table, n in zip(logs, counts, strict=True) if n]
 
 
 def wait_for_mutations(client: Client, tables: list[str], timeout_s: float = MUTATION_TIMEOUT_S) -> None:
@@ -157,27 +203,33 @@ def wait_for_mutations(client: Client, tables: list[str], timeout_s: float = MUT
         time.sleep(0.02)
 
 
-def seal_bronze(client: Client, hours: HourRange) -> LayerResult:
+def seal_bronze(client: Client, hours: HourRange, *, after_delete: AfterDelete | None = None) -> LayerResult:
     """Re-parse the raw hours into bronze, the parse-stage DLQ and the skipped-message log."""
     started = time.perf_counter()
     in_range = in_hours("event_hour")
-    _replace(client, hours, {"bronze_trades": in_range, "trades_skipped": in_range,
-                             "silver_trades_dlq": f"{in_range} AND stage = 'parse'"}, _sharded(
+    rejects = f"{in_range} AND stage = 'parse'"
+    _replace(client, hours, {"bronze_trades": in_range, "trades_skipped": in_range, "silver_trades_dlq": rejects}, _sharded(
         "INSERT INTO k2.trades_raw_intake SELECT exchange, source_format, source_name, source_partition, "
         "source_position, source_element, source_symbol, payload, received_at, message_ts, event_hour "
-        f"FROM k2.trades_raw WHERE {in_range}", TRADES_RAW.shard_key))
+        f"FROM k2.trades_raw WHERE {in_range}", TRADES_RAW.shard_key),
+        # A skipped message or a parse reject is logged once per raw row.
+        lambda c, h: _repeated_rows(c, h, {"trades_skipped": (in_range, _RAW_ROW), "silver_trades_dlq": (rejects, _RAW_ROW)}),
+        after_delete)
     skipped = int(client.command(f"SELECT count() FROM k2.trades_skipped WHERE {in_range}", parameters=hours.parameters))
     return _measure(client, BRONZE_TRADES, hours, started, skipped=skipped)
 
 
-def seal_silver(client: Client, hours: HourRange) -> LayerResult:
+def seal_silver(client: Client, hours: HourRange, *, after_delete: AfterDelete | None = None) -> LayerResult:
     """Re-validate the deduplicated bronze hours into silver and the validation-stage DLQ."""
     started = time.perf_counter()
     p = hours.parameters
-    _replace(client, hours, {"silver_trades": in_hours("exchange_ts"),
-                             "silver_trades_dlq": f"{in_hours('event_hour')} AND stage = 'validate'"},
+    rejects = f"{in_hours('event_hour')} AND stage = 'validate'"
+    _replace(client, hours, {"silver_trades": in_hours("exchange_ts"), "silver_trades_dlq": rejects},
              _sharded(f"INSERT INTO k2.bronze_intake ({_BRONZE_COLUMNS}) SELECT {_BRONZE_COLUMNS} FROM k2.bronze_trades "
-                      f"FINAL WHERE {in_hours('event_hour')}", BRONZE_TRADES.shard_key))
+                      f"FINAL WHERE {in_hours('event_hour')}", BRONZE_TRADES.shard_key),
+             # A validation reject is logged once per deduplicated bronze trade (bronze's sorting key).
+             lambda c, h: _repeated_rows(c, h, {"silver_trades_dlq": (rejects, _BRONZE_KEY)}),
+             after_delete)
     _attach_raw_payloads(client, hours)
     dlq = dict(client.query(
         f"SELECT toString(reason), count() FROM k2.silver_trades_dlq WHERE {in_hours('event_hour')} "
@@ -188,6 +240,7 @@ def seal_silver(client: Client, hours: HourRange) -> LayerResult:
 _BRONZE_COLUMNS = ("exchange, exchange_symbol, trade_id, trade_seq, price_text, quantity_text, side, exchange_ts, "
                    "underlying_trades, event_hour, source_format, source_name, source_partition, source_position, "
                    "source_element, received_at")
+_BRONZE_KEY = "event_hour, exchange, exchange_symbol, trade_id"
 # One raw row: its lineage and the ingest that received it (a file ingested twice has two raw copies).
 _RAW_ROW = "exchange, source_name, source_partition, source_position, source_element, received_at"
 
@@ -213,7 +266,7 @@ def _attach_raw_payloads(client: Client, hours: HourRange) -> None:
                    parameters=p)
 
 
-def seal_gold(client: Client, hours: HourRange) -> list[LayerResult]:
+def seal_gold(client: Client, hours: HourRange, *, after_delete: AfterDelete | None = None) -> list[LayerResult]:
     """Replace the range's contribution to all six candle tables in one pass over silver.
 
     The six tables are sealed together because one replay of silver feeds all six views.
@@ -221,8 +274,24 @@ def seal_gold(client: Client, hours: HourRange) -> list[LayerResult]:
     started = time.perf_counter()
     _replace(client, hours, {table.name: in_hours("event_hour") for table in GOLD_TABLES},
              _sharded(f"INSERT INTO k2.silver_intake SELECT * FROM k2.silver_trades FINAL WHERE {in_hours('exchange_ts')}",
-                      SILVER_TRADES.shard_key))
+                      SILVER_TRADES.shard_key), _gold_drift, after_delete)
     return [_measure(client, gold_table(tf), hours, started) for tf in TIMEFRAMES]
+
+
+def _gold_drift(client: Client, hours: HourRange) -> list[str]:
+    """Candle tables whose trade count or volume for the range differs from silver's.
+
+    Every trade adds its count and quantity to one row per table, so a trade counted twice shows in the sums.
+    """
+    silver, *gold = client.query(
+        f"SELECT (SELECT (sum(underlying_trades), sum(quantity)) FROM k2.silver_trades FINAL "
+        f"WHERE {in_hours('exchange_ts')}), "
+        + ", ".join(f"(SELECT (sum(trade_count), sum(volume)) FROM {t.qualified} WHERE {in_hours('event_hour')})"
+                    for t in GOLD_TABLES),
+        parameters=hours.parameters).result_rows[0]
+    expected = (int(silver[0]), silver[1])
+    return [f"{t.qualified} holds {int(trades)} trades and volume {volume}, silver {expected[0]} and {expected[1]}"
+            for t, (trades, volume) in zip(GOLD_TABLES, gold, strict=True) if (int(trades), volume) != expected]
 
 
 def raw_result(client: Client, hours: HourRange) -> LayerResult:
