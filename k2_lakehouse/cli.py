@@ -76,18 +76,27 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_FAILED if failed else 0
 
 
+INSTANCE_HEADER = "# Written by k2"
+INSTANCE_CONFIG = (
+    f"{INSTANCE_HEADER}: embedded ClickHouse admits one process, so runs queue one at a time. Runs tagged\n"
+    "# dagster/max_retries (the offload job's) are launched again by the daemon when they fail.\n"
+    "concurrency:\n  runs:\n    max_concurrent_runs: 1\n"
+    "run_retries:\n  enabled: true\n"
+    "telemetry:\n  enabled: false\n"
+)
+
+
 def ensure_dagster_instance(settings: Settings) -> Path:
-    """DAGSTER_HOME with an instance that runs one run at a time: an embedded store admits one process."""
+    """DAGSTER_HOME with k2's instance configuration (INSTANCE_CONFIG).
+
+    A dagster.yaml that k2 wrote earlier is brought up to date; one written by anyone else is left alone.
+    """
     home = dagster_home(settings)
     home.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(home)
     config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text(
-            "# Written by k2: embedded ClickHouse admits one process, so runs queue one at a time.\n"
-            "concurrency:\n  runs:\n    max_concurrent_runs: 1\n"
-            "telemetry:\n  enabled: false\n"
-        )
+    if not config.exists() or config.read_text().startswith(INSTANCE_HEADER):
+        config.write_text(INSTANCE_CONFIG)
     return home
 
 

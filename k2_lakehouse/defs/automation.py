@@ -20,10 +20,15 @@ if TYPE_CHECKING:
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 EVENT_PAGE = 1000
 
+# A failed offload is launched again by the daemon (run_retries in the instance k2 prepares), from the failed
+# step: the schedule's run key and the staleness sensor's cursor have moved on, so nothing else would.
+OFFLOAD_RETRIES = 2
+
 offload_job = dg.define_asset_job(
     "offload_job", selection=dg.AssetSelection.groups("warm", "cold"),
     description="Seal hours in warm, then offload them to Iceberg. The warm checks are blocking, so an hour that "
-                "fails them is never offloaded.",
+                f"fails them is never offloaded. A failed run is retried {OFFLOAD_RETRIES} times from the failed step.",
+    run_tags={"dagster/max_retries": str(OFFLOAD_RETRIES), "dagster/retry_strategy": "FROM_FAILURE"},
 )
 warm_seal_job = dg.define_asset_job(
     "warm_seal_job", selection=dg.AssetSelection.groups("warm"),

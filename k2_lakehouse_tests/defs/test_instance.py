@@ -1,4 +1,5 @@
-"""The Dagster instance k2 prepares queues runs one at a time: an embedded store admits one process."""
+"""The Dagster instance k2 prepares: runs queue one at a time (an embedded store admits one process), and a
+failed offload run is launched again by the daemon."""
 
 from __future__ import annotations
 
@@ -8,12 +9,53 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from k2_lakehouse.cli import ensure_dagster_instance
+from k2_lakehouse.cli import INSTANCE_CONFIG, ensure_dagster_instance
 from k2_lakehouse.settings import load_settings
 
+SESSION_5_CONFIG = ("# Written by k2: embedded ClickHouse admits one process, so runs queue one at a time.\n"
+                    "concurrency:\n  runs:\n    max_concurrent_runs: 1\ntelemetry:\n  enabled: false\n")
 
-def test_the_prepared_instance_runs_one_run_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+
+@pytest.fixture
+def prepared_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
-    home = ensure_dagster_instance(dataclasses.replace(load_settings(), home=tmp_path))
-    with dg.DagsterInstance.from_config(str(home)) as instance:
+    return ensure_dagster_instance(dataclasses.replace(load_settings(), home=tmp_path))
+
+
+def test_the_prepared_instance_runs_one_run_at_a_time(prepared_home: Path) -> None:
+    with dg.DagsterInstance.from_config(str(prepared_home)) as instance:
         assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 1
+
+
+def test_the_prepared_instance_retries_runs_that_ask_for_it(prepared_home: Path) -> None:
+    with dg.DagsterInstance.from_config(str(prepared_home)) as instance:
+        assert instance.run_retries_enabled
+        assert instance.run_retries_max_retries == 0, "only runs tagged dagster/max_retries are retried"
+
+
+def test_an_instance_file_k2_wrote_earlier_is_brought_up_to_date(prepared_home: Path, tmp_path: Path) -> None:
+    (prepared_home / "dagster.yaml").write_text(SESSION_5_CONFIG)
+    ensure_dagster_instance(dataclasses.replace(load_settings(), home=tmp_path))
+    assert (prepared_home / "dagster.yaml").read_text() == INSTANCE_CONFIG
+
+
+def test_an_instance_file_someone_else_wrote_is_left_alone(prepared_home: Path, tmp_path: Path) -> None:
+    own = "run_retries:\n  enabled: false\n"
+    (prepared_home / "dagster.yaml").write_text(own)
+    ensure_dagster_instance(dataclasses.replace(load_settings(), home=tmp_path))
+    assert (prepared_home / "dagster.yaml").read_text() == own
+
+
+def test_a_failed_offload_run_is_marked_for_the_daemon_to_launch_again(
+        prepared_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from k2_lakehouse.definitions import defs
+
+    monkeypatch.setenv("K2_CLICKHOUSE_URL", "http://127.0.0.1:9")  # nothing listens: the run fails
+    with dg.DagsterInstance.from_config(str(prepared_home)) as instance:
+        result = defs.resolve_job_def("offload_job").execute_in_process(
+            instance=instance, partition_key="2025-11-10-17:00", raise_on_error=False)
+        assert not result.success
+        run = instance.get_run_by_id(result.run_id)
+        assert run is not None
+        assert run.tags["dagster/will_retry"] == "true"
+        assert run.tags["dagster/max_retries"] == "2"
