@@ -1,4 +1,9 @@
-"""Applies sql/ to ClickHouse, in file order, idempotently, and loads the symbol registry."""
+"""Applies sql/ to ClickHouse, in file order, idempotently, and loads the symbol registry.
+
+CREATE ... IF NOT EXISTS keeps what an older k2 created. A materialized view holds no data, so one whose
+query differs from its file gets the file's query (ALTER ... MODIFY QUERY, atomic: no insert meanwhile
+goes unprocessed). A table holds data: one whose columns differ is reported, for a rebuild or a migration.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,9 @@ log = logging.getLogger(__name__)
 # projections and constraints are declared among them but are not columns).
 _TABLE_DDL = re.compile(r"CREATE TABLE IF NOT EXISTS k2\.(\w+)\s*\n\(\n(.*?)\n\)", re.S)
 _COLUMN = re.compile(r"^    (?!INDEX |PROJECTION |CONSTRAINT )(\w+) ", re.M)
+_VIEW_DDL = re.compile(r"CREATE MATERIALIZED VIEW IF NOT EXISTS k2\.(\w+)")
+# Where a view's query starts, in sql/ and in system.tables (which lists the target's columns before it).
+_QUERY_START = re.compile(r"\sAS\s+(?=SELECT\b|WITH\b)")
 
 
 @dataclass(frozen=True)
@@ -56,6 +64,13 @@ def apply_schema(client: Client, sql_dir: Path = SQL_DIR) -> list[str]:
             raise RuntimeError(f"applying {path.name} failed: {exc}") from exc
         applied.append(path.name)
     load_symbol_registry(client)
+    for view, (file_name, query) in outdated_views(client, sql_dir).items():
+        try:
+            client.command(f"ALTER TABLE k2.{view} MODIFY QUERY {query}")
+        except Exception as exc:  # reported below as drift: the tables it reads or writes are older still
+            log.warning("k2.%s: could not take the query of sql/%s: %s", view, file_name, exc)
+        else:
+            log.info("k2.%s: now runs the query of sql/%s (an older k2 created it)", view, file_name)
     for drift in schema_drift(client, sql_dir):
         log.warning("%s: the store was created by an older k2 and CREATE IF NOT EXISTS kept it; rebuild the warm "
                     "store (or migrate it) to pick up the change", drift)
@@ -72,8 +87,37 @@ def declared_columns(sql_dir: Path = SQL_DIR) -> dict[str, tuple[str, list[str]]
     return declared
 
 
+def declared_views(sql_dir: Path = SQL_DIR) -> dict[str, tuple[str, str]]:
+    """materialized view -> (its schema file, its query)."""
+    declared = {}
+    for path in schema_files(sql_dir):
+        statement = read_statement(path)
+        match = _VIEW_DDL.match(statement)
+        if match:
+            declared[match.group(1)] = (path.name, _QUERY_START.split(statement, maxsplit=1)[1])
+    return declared
+
+
+def outdated_views(client: Client, sql_dir: Path = SQL_DIR) -> dict[str, tuple[str, str]]:
+    """The materialized views whose stored query differs from their file's: view -> (file, the file's query).
+
+    Both queries are compared as ClickHouse formats them, so layout and spacing do not count.
+    """
+    stored = dict(client.query(
+        "SELECT name, create_table_query FROM system.tables WHERE database = 'k2' AND engine = 'MaterializedView'"
+    ).result_rows)
+    views = {view: declared for view, declared in declared_views(sql_dir).items() if view in stored}
+    if not views:
+        return {}
+    queries = [q for view, (_, query) in views.items() for q in (query, _QUERY_START.split(stored[view], maxsplit=1)[1])]
+    formatted = client.query("SELECT " + ", ".join(f"formatQuery({{q{i}:String}})" for i in range(len(queries))),
+                             parameters={f"q{i}": q for i, q in enumerate(queries)}).result_rows[0]
+    return {view: declared for (view, declared), ours, theirs in zip(views.items(), formatted[::2], formatted[1::2], strict=True)
+            if ours != theirs}
+
+
 def schema_drift(client: Client, sql_dir: Path = SQL_DIR) -> list[str]:
-    """What differs between this store's tables and sql/, one line per table; empty when they agree."""
+    """What differs between this store's tables and views and sql/, one line each; empty when they agree."""
     stored = dict(client.query(
         "SELECT table, arrayMap(c -> c.2, arraySort(groupArray((position, name)))) FROM system.columns "
         "WHERE database = 'k2' GROUP BY table").result_rows)
@@ -85,6 +129,8 @@ def schema_drift(client: Client, sql_dir: Path = SQL_DIR) -> list[str]:
             how = [*([f"has {', '.join(extra)}, which the file does not declare"] if extra else []),
                    *([f"lacks {', '.join(missing)}"] if missing else [])] or ["has its columns in another order"]
             drift.append(f"k2.{table} differs from sql/{file_name}: it {' and '.join(how)}")
+    outdated = outdated_views(client, sql_dir)
+    drift += [f"k2.{view} runs another query than sql/{file_name}" for view, (file_name, _) in outdated.items()]
     return drift
 
 

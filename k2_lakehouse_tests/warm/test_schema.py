@@ -10,17 +10,20 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from k2_lakehouse.ingest.formats import FORMATS, exchange_of
+from k2_lakehouse.ingest.load import ingest_file
 from k2_lakehouse.warm.schema import (
     SQL_DIR,
     Symbol,
     apply_schema,
     declared_columns,
+    declared_views,
     load_symbol_registry,
     load_symbols,
     read_statement,
     schema_drift,
     schema_files,
 )
+from k2_lakehouse_tests.warm.test_dlq_and_accounting import DEPTH, _agg
 
 
 def test_applying_the_schema_twice_changes_nothing(warm: Client) -> None:
@@ -63,6 +66,22 @@ def test_a_store_from_an_older_k2_is_reported_with_the_column_that_differs(warm:
             "k2.bronze_trades differs from sql/040_bronze_trades.sql: it has payload, which the file does not declare"]
     finally:
         warm.command("ALTER TABLE k2.bronze_trades DROP COLUMN payload")
+
+
+def test_a_materialized_view_from_an_older_k2_is_reported_and_then_given_its_files_query(
+        warm: Client, tmp_path: Path) -> None:
+    query = declared_views()["trades_skipped_mv"][1]
+    warm.command(f"ALTER TABLE k2.trades_skipped_mv MODIFY QUERY {query} AND 0")  # an older k2's: logs no skips
+    try:
+        assert schema_drift(warm) == ["k2.trades_skipped_mv runs another query than sql/043_trades_skipped_mv.sql"]
+        apply_schema(warm)
+        assert schema_drift(warm) == []
+        path = tmp_path / "binance-ws.jsonl"
+        path.write_text(f"{_agg(1)}\n{DEPTH}\n")
+        ingest_file(warm, path)
+        assert warm.query("SELECT message_type FROM k2.trades_skipped").result_rows == [("depthUpdate",)]
+    finally:
+        warm.command(f"ALTER TABLE k2.trades_skipped_mv MODIFY QUERY {query}")
 
 
 @pytest.mark.parametrize("source_format", sorted(FORMATS))
