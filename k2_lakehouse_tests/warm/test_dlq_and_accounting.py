@@ -37,9 +37,10 @@ BAD_LINES = {
     "timestamp_too_old": _agg(8, T=1_000_000_000_000),
     "timestamp_in_future": _agg(9, T=int((NOW + timedelta(hours=1)).timestamp() * 1000)),
     "too_many_digits": _agg(10, p="0.1234567890123"),
+    "quote_volume_out_of_range": _agg(13, p="1000000000.00000000", q="1000000.00000000"),
 }
 VALIDATION_REASONS = {"non_positive_price", "non_positive_quantity", "non_finite", "unknown_symbol", "timestamp_too_old",
-                      "timestamp_in_future", "too_many_digits"}
+                      "timestamp_in_future", "too_many_digits", "quote_volume_out_of_range"}
 DEPTH = json.dumps({"stream": "btcusdt@depth", "data": {"e": "depthUpdate", "E": T_MS, "s": "BTCUSDT", "b": [], "a": []}})
 
 
@@ -187,13 +188,48 @@ def test_gold_checks_pass_for_the_last_hour_of_a_day_with_trades_the_next_day(wa
 ])
 def test_prices_are_decimals_that_fit_exactly_or_are_rejected_with_the_rule_they_break(
         warm: Client, tmp_path: Path, price: str, reason: str) -> None:
-    ingest_file(warm, _write(tmp_path, [_agg(1, p=price)]))
+    # The smallest quantity, so that even the largest price's quote volume fits Decimal(38, 24).
+    ingest_file(warm, _write(tmp_path, [_agg(1, p=price, q="0.000000000001")]))
     silver = [Decimal(p) for (p,) in warm.query("SELECT toString(price) FROM k2.silver_trades").result_rows]
     dlq = [r for (r,) in warm.query("SELECT toString(reason) FROM k2.silver_trades_dlq").result_rows]
     if reason:
         assert (silver, dlq) == ([], [reason])
     else:
         assert (silver, dlq) == ([Decimal(price)], [])
+
+
+# Decimal(38, 24) holds 14 integer digits: price * quantity must stay below 10^14.
+@pytest.mark.parametrize(("price", "quantity", "reason"), [
+    ("99999999999999.999999999999", "1", ""),
+    ("99999999999999999999999999", "0.000000000001", ""),  # the largest price times the smallest quantity
+    ("100000000000000", "1", "quote_volume_out_of_range"),
+    ("99999999999999999999999999", "0.000000000002", "quote_volume_out_of_range"),
+    ("1000000000", "1000000", "quote_volume_out_of_range"),  # 10^15: past what ClickHouse's 128 bits hold at scale 24
+    ("99999999999999999999999999", "99999999999999999999999999", "quote_volume_out_of_range"),
+])
+def test_a_trade_whose_quote_volume_does_not_fit_decimal_38_24_is_dlqd(
+        warm: Client, tmp_path: Path, price: str, quantity: str, reason: str) -> None:
+    ingest_file(warm, _write(tmp_path, [_agg(1, p=price, q=quantity)]))
+    silver = warm.query("SELECT count() FROM k2.silver_trades").result_rows[0][0]
+    dlq = [r for (r,) in warm.query("SELECT toString(reason) FROM k2.silver_trades_dlq").result_rows]
+    assert (silver, dlq) == ((0, [reason]) if reason else (1, []))
+
+
+@pytest.mark.parametrize("sealed", [False, True], ids=["live", "sealed"])
+def test_candles_leave_out_a_trade_whose_quote_volume_does_not_fit_and_keep_every_other_trade(
+        warm: Client, tmp_path: Path, sealed: bool) -> None:
+    good = [_agg(1, p="60000.5", q="0.5"), _agg(3, p="60001.25", q="2")]
+    ingest_file(warm, _write(tmp_path, [good[0], _agg(2, p="1000000000", q="1000000"), good[1]]))
+    if sealed:
+        _seal(warm, _all_hours())
+    events = [json.loads(line)["data"] for line in good]
+    expected = (sum(Decimal(e["p"]) * Decimal(e["q"]) for e in events), sum(Decimal(e["q"]) for e in events),
+                sum(e["l"] - e["f"] + 1 for e in events))
+    for timeframe in ("1m", "1h", "1d"):
+        candle = warm.query(f"SELECT quote_volume, volume, trade_count FROM k2.gold_ohlcv_{timeframe}_view").result_rows
+        assert candle == [expected], timeframe
+    dlq = warm.query("SELECT toString(reason), source_position FROM k2.silver_trades_dlq").result_rows
+    assert dlq == [("quote_volume_out_of_range", 2)]
 
 
 T_S = f"{(HOUR + timedelta(minutes=1)).timestamp():.4f}"
