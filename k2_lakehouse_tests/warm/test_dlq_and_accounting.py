@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -280,11 +281,23 @@ def test_a_combined_stream_message_is_a_trade_whatever_its_key_order_or_spacing(
     assert bronze.result_rows == [(str(event["a"]), event["T"]) for event in events]
 
 
+def _binance_combined(line: str) -> str:
+    """`line` as Binance writes a combined-stream message, no spaces: the layout the parser's fast path reads."""
+    return json.dumps(json.loads(line), separators=(",", ":"))
+
+
+def _binance_bare(line: str) -> str:
+    """The event of `line` alone, as a raw stream sends it, no spaces."""
+    return json.dumps(json.loads(line)["data"], separators=(",", ":"))
+
+
+@pytest.mark.parametrize("layout", [_binance_combined, _binance_bare, str], ids=["combined", "bare", "spaced"])
 @pytest.mark.parametrize("field", [
     {"a": -7}, {"a": 7.5}, {"a": "7"}, {"f": -1}, {"l": 12.5}, {"T": str(T_MS)}, {"T": T_MS + 0.5}, {"m": 1}, {"m": "true"},
+    {"s": 12345}, {"s": 1.5}, {"s": True}, {"s": ["BTCUSDT"]},
 ], ids=str)
-def test_a_binance_event_whose_id_time_or_side_has_the_wrong_json_type_is_dlqd_as_wrong_type(
-        warm: Client, tmp_path: Path, field: dict[str, object]) -> None:
-    summary = ingest_file(warm, _write(tmp_path, [_agg(1), _agg(2, **field)]))
+def test_a_binance_event_whose_symbol_id_time_or_side_has_the_wrong_json_type_is_dlqd_as_wrong_type(
+        warm: Client, tmp_path: Path, field: dict[str, object], layout: Callable[[str], str]) -> None:
+    summary = ingest_file(warm, _write(tmp_path, [layout(_agg(1)), layout(_agg(2, **field))]))
     assert (summary.trades, summary.dlq) == (1, {"wrong_type": 1})
     assert warm.query("SELECT source_position, toString(stage) FROM k2.silver_trades_dlq").result_rows == [(2, "parse")]
