@@ -1,6 +1,12 @@
 -- Binance websocket trade and aggTrade events, raw or wrapped in a combined stream {"stream","data"}: spot
 -- (binance-ws) and USD-M futures (binance-futures-ws) alike; the exchange column keeps the two markets apart.
 -- m = true means the buyer was the maker, so the taker sold. An aggTrade stands for l - f + 1 trades.
+-- A trade's id ("t") and an aggTrade's ("a") are two numberings of the same market activity, yet both become
+-- trade_id: a trade and an aggTrade of one symbol would merge on equal ids, and candles would count the rest twice.
+-- Keeping both apart (say, by prefixing one) would still count the activity twice, and a message does not say
+-- which stream it came from, so the ingest refuses a file that carries both for one symbol, whole, naming the
+-- file, the symbol and the first line of each (ingest/reader.py). Not covered: two files (one per stream, or
+-- Binance's trades and aggTrades dumps of one symbol) and the Kafka source, which no ingest reads as a whole.
 -- Speed: one typed JSONExtract per row. That extraction converts leniently (a number to a string, "7" or
 -- 7.5 to the id 7, 1 to true), so a row passes the fast path only if each field appears in the payload
 -- as its JSON type: the symbol, price and quantity as strings, the ids and T as the integers read, m as true/false.

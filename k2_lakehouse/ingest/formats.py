@@ -28,6 +28,7 @@ _SAMPLE_LINES = 20
 # Spot: trade and aggTrade carry "M", bookTicker has no "e", depthUpdate has no "pu".
 # Futures: aggTrade has no "M", bookTicker says "e":"bookTicker", depthUpdate carries "pu" (the previous "u").
 _BINANCE_WS_BY_MARKET = {"spot": "binance-ws", "futures": "binance-futures-ws"}
+BINANCE_WS_FORMATS = frozenset(_BINANCE_WS_BY_MARKET.values())
 
 
 class FormatError(ValueError):
