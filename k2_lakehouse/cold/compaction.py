@@ -261,16 +261,18 @@ def _files_match_schema(paths: list[str], table: Table) -> bool:
     wanted = [(f.field_id, f.name, f.field_type) for f in schema.fields]
     required = [f.required for f in schema.fields]
 
-    def matches(path: str) -> bool:
+    def matches(arrow_schema: pa.Schema) -> bool:
         try:
-            file_schema = pyarrow_to_schema(pq.read_schema(path), name_mapping=name_mapping)
+            file_schema = pyarrow_to_schema(arrow_schema, name_mapping=name_mapping)
         except ValueError:  # no field ids and no name mapping, or a name the mapping does not know
             return False
         fields = file_schema.fields
         return ([(f.field_id, f.name, f.field_type) for f in fields] == wanted
                 and all(f.required or not needed for f, needed in zip(fields, required, strict=True)))
 
-    return all(ExecutorFactory.get_or_create().map(matches, paths))
+    # Files from one writer share a schema: each distinct one (field ids included) is converted once.
+    distinct = {s.serialize().to_pybytes(): s for s in ExecutorFactory.get_or_create().map(pq.read_schema, paths)}
+    return all(matches(arrow_schema) for arrow_schema in distinct.values())
 
 
 POLARS_CODECS = {"zstd", "snappy", "gzip", "lz4", "brotli", "uncompressed"}
@@ -478,10 +480,9 @@ def _packed_sort_key(frame: pl.DataFrame, sort_columns: Sequence[str]) -> tuple[
 def _sort_codes(column: pl.Series) -> tuple[np.ndarray, int] | None:
     """Order-preserving non-negative codes of a column (null -> 0) and the bits they need, if cheap to build."""
     dtype = column.dtype
-    if dtype == pl.String and column.null_count() == 0 and column.min() == column.max():
-        # Constant, like the exchange of a partition by exchange: no bits, and no hashing of every value.
-        return np.zeros(column.len(), dtype=np.uint64), 0
     if dtype == pl.String:
+        if (by_runs := _string_codes_by_runs(column)) is not None:
+            return by_runs
         # A HyperLogLog estimate (~15 ms on 3M rows) rules out ids and other high-cardinality strings before
         # the exact distinct values are computed (~0.6 s for 3M unique strings).
         if column.approx_n_unique() > 2 * LOW_CARDINALITY:
@@ -507,6 +508,28 @@ def _sort_codes(column: pl.Series) -> tuple[np.ndarray, int] | None:
     else:
         offsets = (physical.cast(pl.Int64) - int(low) + 1).cast(pl.UInt64)  # type: ignore[arg-type]
     return offsets.fill_null(0).to_numpy(), span.bit_length()
+
+
+def _string_codes_by_runs(column: pl.Series) -> tuple[np.ndarray, int] | None:
+    """Codes of a string column whose equal values sit together in at most LOW_CARDINALITY runs, else None.
+
+    Each offloaded file is in the table's order, so a leading sort column (the exchange, the symbol) forms a
+    few runs per file. Ranking the runs' values costs one comparison per row; hashing every value to rank it
+    cost 4-8x more (~0.05-0.1 s for silver's symbol on 2.9M rows). Codes start at 0 when there is no null.
+    """
+    if column.is_empty():
+        return np.zeros(0, dtype=np.uint64), 0
+    starts = np.flatnonzero(column.ne_missing(column.shift(1)).to_numpy())
+    if len(starts) == 0 or starts[0] != 0:  # a leading null equals the null shifted in
+        starts = np.insert(starts, 0, 0)
+    if len(starts) > LOW_CARDINALITY:
+        return None
+    values = column.gather(starts).to_list()
+    distinct = sorted({v for v in values if v is not None})  # code point order is polars' UTF-8 byte order
+    first = 1 if None in values else 0
+    rank = {v: code for code, v in enumerate(distinct, first)}
+    codes = np.array([0 if v is None else rank[v] for v in values], dtype=np.uint64)
+    return np.repeat(codes, np.diff(starts, append=column.len())), (first + len(distinct) - 1).bit_length()
 
 
 def _order_ties(frame: pl.DataFrame, packed: np.ndarray, order: np.ndarray, rest: list[str]) -> np.ndarray:
