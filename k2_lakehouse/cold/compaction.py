@@ -519,6 +519,10 @@ def _string_codes_by_runs(column: pl.Series) -> tuple[np.ndarray, int] | None:
     """
     if column.is_empty():
         return np.zeros(0, dtype=np.uint64), 0
+    # Ids and other unsorted strings show too many runs within their first rows: stop before comparing them all.
+    head = column.head(LOW_CARDINALITY + 1)
+    if head.ne_missing(head.shift(1)).sum() > LOW_CARDINALITY:
+        return None
     starts = np.flatnonzero(column.ne_missing(column.shift(1)).to_numpy())
     if len(starts) == 0 or starts[0] != 0:  # a leading null equals the null shifted in
         starts = np.insert(starts, 0, 0)
