@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 # projections and constraints are declared among them but are not columns).
 _TABLE_DDL = re.compile(r"CREATE TABLE IF NOT EXISTS k2\.(\w+)\s*\n\(\n(.*?)\n\)", re.S)
 _COLUMN = re.compile(r"^    (?!INDEX |PROJECTION |CONSTRAINT )(\w+) ", re.M)
-_VIEW_DDL = re.compile(r"CREATE MATERIALIZED VIEW IF NOT EXISTS k2\.(\w+)")
+# Most files open with comments, so the CREATE is found on whichever line it starts.
+_VIEW_DDL = re.compile(r"^CREATE MATERIALIZED VIEW IF NOT EXISTS k2\.(\w+)", re.M)
 # Where a view's query starts, in sql/ and in system.tables (which lists the target's columns before it).
 _QUERY_START = re.compile(r"\sAS\s+(?=SELECT\b|WITH\b)")
 
@@ -92,9 +93,9 @@ def declared_views(sql_dir: Path = SQL_DIR) -> dict[str, tuple[str, str]]:
     declared = {}
     for path in schema_files(sql_dir):
         statement = read_statement(path)
-        match = _VIEW_DDL.match(statement)
-        if match:
-            declared[match.group(1)] = (path.name, _QUERY_START.split(statement, maxsplit=1)[1])
+        match = _VIEW_DDL.search(statement)
+        if match:  # the query is read from the CREATE on: a comment above it may say " AS SELECT" too
+            declared[match.group(1)] = (path.name, _QUERY_START.split(statement[match.start():], maxsplit=1)[1])
     return declared
 
 
