@@ -86,17 +86,30 @@ INSTANCE_CONFIG = (
 )
 
 
+# What earlier versions of k2 wrote. Such a file, unedited, is replaced by INSTANCE_CONFIG.
+EARLIER_INSTANCE_CONFIGS = (
+    f"{INSTANCE_HEADER}: embedded ClickHouse admits one process, so runs queue one at a time.\n"
+    "concurrency:\n  runs:\n    max_concurrent_runs: 1\n"
+    "telemetry:\n  enabled: false\n",
+)
+
+
 def ensure_dagster_instance(settings: Settings) -> Path:
     """DAGSTER_HOME with k2's instance configuration (INSTANCE_CONFIG).
 
-    A dagster.yaml that k2 wrote earlier is brought up to date; one written by anyone else is left alone.
+    A dagster.yaml exactly as an earlier k2 wrote it is brought up to date. Any other (an operator's, or k2's
+    with an operator's edits: their storage, say) is left alone; if it does not enable run retries, a warning
+    says that failed offloads will not be launched again.
     """
     home = dagster_home(settings)
     home.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(home)
     config = home / "dagster.yaml"
-    if not config.exists() or config.read_text().startswith(INSTANCE_HEADER):
+    if not config.exists() or config.read_text() in EARLIER_INSTANCE_CONFIGS:
         config.write_text(INSTANCE_CONFIG)
+    elif "run_retries" not in config.read_text():
+        print(f"k2: {config} does not enable run_retries: a failed offload_job run will not be launched again "
+              f"(k2's own configuration would:\n{INSTANCE_CONFIG})", file=sys.stderr)
     return home
 
 

@@ -46,6 +46,15 @@ def test_an_instance_file_someone_else_wrote_is_left_alone(prepared_home: Path, 
     assert (prepared_home / "dagster.yaml").read_text() == own
 
 
+def test_an_instance_file_k2_wrote_and_an_operator_edited_is_left_alone(
+        prepared_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    edited = SESSION_5_CONFIG + "storage:\n  postgres:\n    postgres_url:\n      env: DAGSTER_PG_URL\n"
+    (prepared_home / "dagster.yaml").write_text(edited)
+    ensure_dagster_instance(dataclasses.replace(load_settings(), home=tmp_path))
+    assert (prepared_home / "dagster.yaml").read_text() == edited
+    assert "does not enable run_retries" in capsys.readouterr().err
+
+
 def test_a_failed_offload_run_is_marked_for_the_daemon_to_launch_again(
         prepared_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from k2_lakehouse.definitions import defs
@@ -59,3 +68,4 @@ def test_a_failed_offload_run_is_marked_for_the_daemon_to_launch_again(
         assert run is not None
         assert run.tags["dagster/will_retry"] == "true"
         assert run.tags["dagster/max_retries"] == "2"
+        assert run.tags["dagster/retry_strategy"] == "ALL_STEPS", "a retry seals again before it offloads"
