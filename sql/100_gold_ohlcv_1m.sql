@@ -4,7 +4,8 @@
 -- (microseconds << 64 | trade_seq; silver's times are after 2009, so positive): the same order, and argMin
 -- over a number instead of a tuple took the 1m aggregation from 0.34 to 0.08 CPU-s per million trades.
 -- quote_volume holds less than 10^14 per candle, and past ~1.7e14 (2^127 / 10^24) a Decimal(38, 24) sum wraps
--- silently; nothing downstream notices reliably (the dual run's polars Int128 sum wraps the same way). Validation
+-- silently. The checks notice: ohlcv_sanity (a wrapped sum leaves quote_volume <= 0 or vwap outside [low, high],
+-- unless the window's price range times its volume is past ~3.4e14 too) and the polars recomputation. Validation
 -- keeps each trade below 10^14 (sql/056), so only a window's sum could get there: the busiest candle is a day of
 -- Binance BTCUSDT, ~1e10 USDT at most, 10^4 below the bound; in a small quote unit (BTC in JPY, ~1.5e7 a coin) a
 -- day would need ~7 million BTC traded on one pair.

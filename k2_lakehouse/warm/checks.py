@@ -36,11 +36,15 @@ def ohlcv_sanity(client: Client, hours: HourRange) -> CheckOutcome:
     for tf in TIMEFRAMES:
         bad = int(client.command(
             f"SELECT count() FROM k2.gold_ohlcv_{tf}_view WHERE {gold_windows_predicate(tf)} AND NOT ("
-            "low <= open AND open <= high AND low <= close AND close <= high AND volume > 0 AND trade_count > 0)",
+            "low <= open AND open <= high AND low <= close AND close <= high AND volume > 0 AND trade_count > 0 "
+            # Every trade's price and quantity are positive, so these hold exactly (vwap is cut to 12 decimals,
+            # as low is) unless the window's quote volume wrapped past Decimal(38, 24) (~1.7e14, sql/100).
+            "AND quote_volume > 0 AND low <= vwap AND vwap <= high)",
             parameters=hours.parameters))
         measured[f"malformed_{tf}"] = bad
         if bad:
-            problems.append(f"{bad} malformed {tf} candles (low <= open, close <= high; volume > 0)")
+            problems.append(f"{bad} malformed {tf} candles (low <= open, close, vwap <= high; volume and quote "
+                            "volume > 0: a window's quote volume past ~1.7e14 wraps)")
     # Each sub-daily timeframe must carry exactly silver's volume and trade count per hour.
     silver = f"SELECT exchange, symbol, toStartOfHour(exchange_ts) AS hour, sum(quantity) AS v, " \
              f"sum(toUInt64(underlying_trades)) AS n FROM k2.silver_trades FINAL " \

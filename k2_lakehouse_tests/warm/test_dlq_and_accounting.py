@@ -233,6 +233,20 @@ def test_candles_leave_out_a_trade_whose_quote_volume_does_not_fit_and_keep_ever
     assert dlq == [("quote_volume_out_of_range", 2)]
 
 
+def test_a_candle_whose_quote_volume_wraps_fails_the_sanity_check(warm: Client, tmp_path: Path) -> None:
+    from k2_lakehouse.warm.checks import ohlcv_sanity
+
+    # Each trade's quote volume (9e13) fits, but one window's sum (1.8e14) is past what Decimal(38, 24) holds.
+    ingest_file(warm, _write(tmp_path, [_agg(1, p="90000000", q="1000000"), _agg(2, p="90000000", q="1000000")]))
+    _seal(warm, _all_hours())
+    assert warm.query("SELECT count() FROM k2.silver_trades").result_rows == [(2,)]
+
+    outcome = ohlcv_sanity(warm, _all_hours())
+
+    assert not outcome.passed
+    assert any("malformed 1m candles" in problem for problem in outcome.problems)
+
+
 T_S = f"{(HOUR + timedelta(minutes=1)).timestamp():.4f}"
 
 
