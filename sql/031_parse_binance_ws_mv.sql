@@ -5,8 +5,9 @@
 -- trade_id: a trade and an aggTrade of one symbol would merge on equal ids, and candles would count the rest twice.
 -- Keeping both apart (say, by prefixing one) would still count the activity twice, and a message does not say
 -- which stream it came from, so the ingest refuses a file that carries both for one symbol, whole, naming the
--- file, the symbol and the first line of each (ingest/reader.py). Not covered: two files (one per stream, or
--- Binance's trades and aggTrades dumps of one symbol) and the Kafka source, which no ingest reads as a whole.
+-- file, the symbol and the first line of each (ingest/reader.py). Two files (one per stream, or Binance's trades
+-- and aggTrades dumps of one symbol) and the Kafka source, which no ingest reads as a whole, are caught per hour
+-- by the blocking check one_trade_stream_per_symbol over bronze's message_type (sql/040).
 -- Speed: one typed JSONExtract per row. That extraction converts leniently (a number to a string, "7" or
 -- 7.5 to the id 7, 1 to true), so a row passes the fast path only if each field appears in the payload
 -- as its JSON type: the symbol, price and quantity as strings, the ids and T as the integers read, m as true/false.

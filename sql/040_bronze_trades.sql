@@ -14,6 +14,10 @@ CREATE TABLE IF NOT EXISTS k2.bronze_trades
     side LowCardinality(String),
     exchange_ts DateTime64(6, 'UTC'),
     underlying_trades UInt32,
+    -- The message that carried the trade. Binance numbers its @trade and @aggTrade streams apart, both become
+    -- trade_id, and an aggTrade repeats the trades it aggregates: the check one_trade_stream_per_symbol fails
+    -- an hour where one symbol has both, whichever files or topics they came from.
+    message_type LowCardinality(String),
     event_hour DateTime('UTC'),
     source_format LowCardinality(String),
     source_name String,

@@ -29,6 +29,26 @@ def silver_duplicates(client: Client, hours: HourRange) -> int:
         parameters=hours.parameters))
 
 
+def mixed_trade_streams(client: Client, hours: HourRange) -> CheckOutcome:
+    """No symbol's hour holds trades of two message types (Binance's @trade and @aggTrade, see sql/040).
+
+    The ingest refuses one file carrying both for a symbol; this finds them however they arrived (two files,
+    Kafka). Read without FINAL: trades that merged on equal ids leave the others of both types behind.
+    """
+    rows = client.query(
+        "SELECT toString(exchange), exchange_symbol, event_hour, arraySort(groupUniqArray(toString(message_type))) "
+        f"FROM k2.bronze_trades WHERE {in_hours('event_hour')} GROUP BY exchange, exchange_symbol, event_hour "
+        "HAVING uniqExact(message_type) > 1 ORDER BY event_hour, exchange, exchange_symbol",
+        parameters=hours.parameters).result_rows
+    problems = [f"{exchange} {symbol} at {hour:%Y-%m-%d %H:00} has trades of {' and '.join(types)} messages: two "
+                "numberings of one market's trades merge unrelated ids and count the activity twice; keep one "
+                "stream per symbol, remove the other's raw rows and re-seal the hour"
+                for exchange, symbol, hour, types in rows[:10]]
+    if len(rows) > 10:
+        problems.append(f"... and {len(rows) - 10} more (exchange, symbol, hour)")
+    return CheckOutcome(not rows, problems, {"symbol_hours_with_two_streams": len(rows)})
+
+
 def ohlcv_sanity(client: Client, hours: HourRange) -> CheckOutcome:
     """Every candle is well formed, and the timeframes agree with silver and with each other."""
     problems: list[str] = []

@@ -238,7 +238,7 @@ def seal_silver(client: Client, hours: HourRange, *, after_delete: AfterDelete |
 
 
 _BRONZE_COLUMNS = ("exchange, exchange_symbol, trade_id, trade_seq, price_text, quantity_text, side, exchange_ts, "
-                   "underlying_trades, event_hour, source_format, source_name, source_partition, source_position, "
+                   "underlying_trades, message_type, event_hour, source_format, source_name, source_partition, source_position, "
                    "source_element, received_at")
 _BRONZE_KEY = "event_hour, exchange, exchange_symbol, trade_id"
 # One raw row: its lineage and the ingest that received it (a file ingested twice has two raw copies).

@@ -75,8 +75,9 @@ def test_maintenance_sits_downstream_of_every_cold_table(graph: AssetGraph, name
     assert graph.get(dg.AssetKey(["maintenance", name])).parent_keys == set(COLD_KEYS)
 
 
-def test_the_warm_checks_guard_silver_and_gold(graph: AssetGraph) -> None:
+def test_the_warm_checks_guard_bronze_silver_and_gold(graph: AssetGraph) -> None:
     checks = {key: {c.name for c in graph.get(key).check_keys} for key in WARM_KEYS}
+    assert checks[dg.AssetKey(["warm", "bronze_trades"])] == {"one_trade_stream_per_symbol"}
     assert checks[dg.AssetKey(["warm", "silver_trades"])] == {"accounting_invariant", "no_duplicate_trades"}
     assert checks[dg.AssetKey(["warm", "gold_ohlcv_1m"])] == {"ohlcv_sanity", "equals_polars_recomputation"}
 

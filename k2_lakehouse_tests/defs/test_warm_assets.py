@@ -34,7 +34,8 @@ def test_a_partition_range_seals_in_one_run_with_every_check_passing(
     assert result.success
     evaluations = result.get_asset_check_evaluations()
     assert {e.check_name for e in evaluations} == {
-        "accounting_invariant", "no_duplicate_trades", "ohlcv_sanity", "equals_polars_recomputation"}
+        "one_trade_stream_per_symbol", "accounting_invariant", "no_duplicate_trades", "ohlcv_sanity",
+        "equals_polars_recomputation"}
     assert all(e.passed for e in evaluations), [e for e in evaluations if not e.passed]
 
 

@@ -13,6 +13,8 @@ from clickhouse_connect.driver.client import Client
 
 from k2_lakehouse.ingest.formats import FormatError
 from k2_lakehouse.ingest.load import ingest_file
+from k2_lakehouse.warm.checks import mixed_trade_streams
+from k2_lakehouse.warm.seal import HourRange, seal_bronze
 
 HOUR = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
 T_MS = int((HOUR + timedelta(minutes=10)).timestamp() * 1000)
@@ -79,3 +81,29 @@ def test_trade_events_of_one_symbol_and_aggtrade_events_of_another_land_whole(
     lines = [_combined(_trade(1, "SUSHIUSDT")), _combined(_agg(1, "CTKUSDT")), _combined(_trade(2, "SUSHIUSDT"))]
     summary = ingest_file(warm, _write(tmp_path / "two-symbols.jsonl", lines), source_format=source_format)
     assert (summary.trades, summary.dlq) == (len(lines), {})
+
+
+def _hour_range() -> HourRange:
+    return HourRange(HOUR, HOUR + timedelta(hours=1))
+
+
+def test_the_two_streams_of_one_symbol_in_two_files_fail_the_bronze_check_naming_symbol_and_hour(
+        warm: Client, tmp_path: Path) -> None:
+    # Each file carries one stream, so the ingest takes both: aggTrade 1 is trades 10 and 11 again.
+    ingest_file(warm, _write(tmp_path / "btcusdt-aggtrades.jsonl", [_combined(_agg(1))]))
+    ingest_file(warm, _write(tmp_path / "btcusdt-trades.jsonl", [_combined(_trade(10)), _combined(_trade(11))]))
+    seal_bronze(warm, _hour_range())
+
+    outcome = mixed_trade_streams(warm, _hour_range())
+
+    assert not outcome.passed
+    assert outcome.measured == {"symbol_hours_with_two_streams": 1}
+    assert outcome.problems[0].startswith(f"binance BTCUSDT at {HOUR:%Y-%m-%d %H}:00 has trades of aggTrade and trade")
+
+
+def test_one_stream_per_symbol_passes_the_bronze_check(warm: Client, tmp_path: Path) -> None:
+    ingest_file(warm, _write(tmp_path / "btcusdt-trades.jsonl", [_combined(_trade(10)), _combined(_trade(11))]))
+    ingest_file(warm, _write(tmp_path / "ctkusdt-aggtrades.jsonl", [_combined(_agg(1, "CTKUSDT"))]))
+    seal_bronze(warm, _hour_range())
+
+    assert mixed_trade_streams(warm, _hour_range()).passed

@@ -89,14 +89,24 @@ def trades_raw(context: dg.AssetExecutionContext, warm: WarmStore) -> dg.Materia
     key=warm_key("bronze_trades"),
     deps=[warm_key("trades_raw")],
     description=BRONZE_TRADES.description,
+    check_specs=[
+        dg.AssetCheckSpec("one_trade_stream_per_symbol", asset=warm_key("bronze_trades"), blocking=True,
+                          description="No symbol's hour holds trades of two message types (Binance's @trade and "
+                                      "@aggTrade number trades apart, and an aggTrade repeats its trades)."),
+    ],
     **_common,
 )
-def bronze_trades(context: dg.AssetExecutionContext, warm: WarmStore) -> dg.MaterializeResult:
+def bronze_trades(context: dg.AssetExecutionContext, warm: WarmStore) -> Iterator[object]:
+    from k2_lakehouse.warm import checks
+
     hours = hours_of(context)
     with warm.client() as client:
         result = seal.seal_bronze(client, hours)
-        return dg.MaterializeResult(metadata=layer_metadata(client, BRONZE_TRADES, result),
-                                    data_version=dg.DataVersion(f"{result.checksum:016x}"))
+        streams = checks.mixed_trade_streams(client, hours)
+        yield dg.MaterializeResult(metadata=layer_metadata(client, BRONZE_TRADES, result),
+                                   data_version=dg.DataVersion(f"{result.checksum:016x}"))
+        yield dg.AssetCheckResult(check_name="one_trade_stream_per_symbol", passed=streams.passed,
+                                  metadata={**streams.measured, "problems": "\n".join(streams.problems) or "none"})
 
 
 @dg.asset(
