@@ -45,17 +45,57 @@ def last_closed_hour(now: datetime) -> datetime:
     return now.astimezone(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
 
 
+# How far back each tick looks for closed hours no offload has covered. After a downtime the daemon evaluates
+# only the latest missed tick of a schedule, so that tick must find every hour the missed ones would have.
+OFFLOAD_CATCH_UP = timedelta(hours=48)
+
+
+def hours_offload_covers(instance: dg.DagsterInstance, since: datetime) -> set[datetime]:
+    """The hours covered by an offload_job run (any status) created after the hour had closed, since `since`.
+
+    A schedule's run key only stops a retried tick from launching twice: Dagster compares it among the runs of
+    the same tick. So the four ticks of an hour, and the tick after a downtime, look at the runs themselves.
+    """
+    covered: set[datetime] = set()
+    records = instance.get_run_records(dg.RunsFilter(job_name=offload_job.name, created_after=since))
+    for record in records:
+        tags = record.dagster_run.tags
+        first, last = tags.get(RANGE_START) or tags.get("dagster/partition"), tags.get(RANGE_END)
+        if first is None:
+            continue
+        hour, last_hour = hour_of(first), hour_of(last or first)
+        while hour <= last_hour:
+            if hour + timedelta(hours=1) <= record.create_timestamp:  # a run of a still-open hour is no offload of it
+                covered.add(hour)
+            hour += timedelta(hours=1)
+    return covered
+
+
 @dg.schedule(job=offload_job, cron_schedule="*/15 * * * *", execution_timezone="UTC",
              default_status=dg.DefaultScheduleStatus.RUNNING,
-             description="Seal and offload the hour that closed last. The run key is the hour, so the four ticks of an "
-                         "hour (and a tick the daemon retries) launch it once; offloading an hour rewrites the day's "
-                         "gold windows it touches. Hours changed later are the staleness sensor's job.")
-def offload_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-    hour = last_closed_hour(context.scheduled_execution_time)
-    key = partition_key_of(hour)
-    if key not in hourly_partitions.get_partition_keys(current_time=context.scheduled_execution_time):
-        return dg.SkipReason(f"hour {key} is before K2_PARTITIONS_START")
-    return dg.RunRequest(run_key=f"offload:{key}", partition_key=key)
+             description="Seal and offload every hour that closed since the last tick (after a downtime, every closed "
+                         "hour of the last 48 with no offload run), batched into ranged runs; offloading an hour "
+                         "rewrites the day's gold windows it touches. Hours changed later are the staleness sensor's "
+                         "job; a failed run is retried by the daemon, not by the next tick.")
+def offload_schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest] | dg.SkipReason:
+    now = context.scheduled_execution_time
+    last = last_closed_hour(now)
+    first = max(last - OFFLOAD_CATCH_UP + timedelta(hours=1), hourly_partitions.start.astimezone(UTC))
+    if first > last:
+        return dg.SkipReason(f"no hour has closed since K2_PARTITIONS_START ({partition_key_of(first)})")
+    covered = hours_offload_covers(context.instance, since=first)
+    due = [first + timedelta(hours=n) for n in range(int((last - first) / timedelta(hours=1)) + 1)]
+    due = [hour for hour in due if hour not in covered]
+    if not due:
+        return dg.SkipReason(f"every hour closed since {partition_key_of(first)} has an offload run")
+    requests = []
+    for start, end in contiguous_ranges(due):
+        if start == end:
+            requests.append(dg.RunRequest(run_key=f"offload:{partition_key_of(start)}", partition_key=partition_key_of(start)))
+        else:
+            requests.append(dg.RunRequest(run_key=f"offload:{partition_key_of(start)}...{partition_key_of(end)}",
+                                          tags={RANGE_START: partition_key_of(start), RANGE_END: partition_key_of(end)}))
+    return requests
 
 
 def _nightly(job: dg.JobDefinition, cron: str, what: str) -> dg.ScheduleDefinition:  # an unresolved asset job
@@ -113,7 +153,7 @@ def latest_materializations(instance: dg.DagsterInstance, key: dg.AssetKey,
                                                    limit=EVENT_PAGE, cursor=page_cursor)
             for record in page.records:  # newest first
                 latest.setdefault(record.partition_key, record)  # type: ignore[arg-type]
-            if not page.has_more or len(latest) >= len(wanted):
+            if not page.has_more or all(key in latest for key in wanted):
                 break
             page_cursor = page.cursor
     return latest

@@ -73,18 +73,55 @@ def test_a_ranged_offload_makes_one_iceberg_commit_per_table(offloaded: dg.Execu
         assert snapshots[0].summary["k2.run_id"] == offloaded.run_id
 
 
-def test_offload_schedule_targets_the_last_closed_hour_with_a_stable_run_key() -> None:
+def test_offload_schedule_ticks_every_15_minutes_into_the_offload_job() -> None:
     schedule = next(s for s in _defs().schedules if s.name == "offload_schedule")
-    assert schedule.cron_schedule == "*/15 * * * *"
-    assert schedule.job_name == "offload_job"
-    keys = set()
-    for minute in (0, 15, 30, 45, 45):  # the four ticks of an hour, the last one retried
-        tick = datetime(2025, 11, 10, 18, minute, tzinfo=UTC)
-        with dg.build_schedule_context(scheduled_execution_time=tick, repository_def=_defs().get_repository_def()) as context:
-            request = schedule.evaluate_tick(context).run_requests[0]
-        assert request.partition_key == "2025-11-10-17:00"
-        keys.add(request.run_key)
-    assert keys == {"offload:2025-11-10-17:00"}
+    assert (schedule.cron_schedule, schedule.job_name, schedule.execution_timezone) == ("*/15 * * * *", "offload_job", "UTC")
+
+
+def _hours_of_runs(runs: list[dg.DagsterRun]) -> list[datetime]:
+    from k2_lakehouse.defs.automation import hour_of
+
+    hours = []
+    for run in runs:
+        first = run.tags.get("dagster/asset_partition_range_start") or run.tags["dagster/partition"]
+        last = run.tags.get("dagster/asset_partition_range_end") or first
+        hour = hour_of(first)
+        while hour <= hour_of(last):
+            hours.append(hour)
+            hour += timedelta(hours=1)
+    return hours
+
+
+@pytest.mark.slow
+def test_the_offload_schedule_launches_every_closed_hour_once_across_ticks_retries_and_a_daemon_downtime(
+        tmp_path: Path) -> None:
+    """The real schedule daemon over the code location, its clock frozen at each tick."""
+    import logging
+
+    from dagster._core.test_utils import create_test_daemon_workspace_context, freeze_time
+    from dagster._core.workspace.load_target import ModuleTarget
+    from dagster._scheduler.scheduler import launch_scheduled_runs
+
+    from k2_lakehouse.defs.automation import OFFLOAD_CATCH_UP
+
+    target = ModuleTarget(module_name="k2_lakehouse.definitions", attribute="defs", working_directory=str(Path.cwd()),
+                          location_name="k2_lakehouse")
+    queued = {"run_coordinator": {"module": "dagster._core.run_coordinator", "class": "QueuedRunCoordinator"}}
+    ticks = [(9, 55), (10, 0), (10, 15), (10, 30), (10, 45), (10, 45),  # up; the last tick retried
+             (12, 10), (12, 15), (12, 30), (12, 45), (13, 0)]  # down from 10:50 to 12:10, up again
+    with dg.instance_for_test(overrides=queued, temp_dir=str(tmp_path)) as instance, \
+            create_test_daemon_workspace_context(target, instance) as workspace:
+        for hour, minute in ticks:
+            now = datetime(2025, 11, 10, hour, minute, 5, tzinfo=UTC)
+            with freeze_time(now):
+                list(launch_scheduled_runs(workspace, logging.getLogger("k2.test"), now, {}))
+        hours = _hours_of_runs([r for r in instance.get_runs() if r.job_name == "offload_job"])
+
+    # The schedule starts at its first tick after 09:55, 10:00, which looks back from the hour that closed last.
+    first = datetime(2025, 11, 10, 9, tzinfo=UTC) - OFFLOAD_CATCH_UP + timedelta(hours=1)
+    expected = [first + timedelta(hours=n) for n in range(int((datetime(2025, 11, 10, 12, tzinfo=UTC) - first)
+                                                              / timedelta(hours=1)) + 1)]
+    assert sorted(hours) == expected  # every closed hour, 10:00 and 11:00 of the downtime too, each once
 
 
 @pytest.mark.parametrize(("name", "cron", "job"), [
