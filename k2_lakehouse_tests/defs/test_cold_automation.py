@@ -140,6 +140,22 @@ def test_nightly_schedules_run_once_a_day_with_a_dated_run_key(name: str, cron: 
     assert first == retried == f"{job}:2025-11-11"
 
 
+def test_the_latest_materialization_of_every_partition_is_found_across_pages_and_chunks(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from k2_lakehouse.defs import automation
+
+    monkeypatch.setattr(automation, "EVENT_PAGE", 2)  # stands for 1,000: two chunks of two hours, pages of two events
+    instance = dg.DagsterInstance.ephemeral()
+    key = dg.AssetKey(["cold", "raw_trades"])
+    offloads = ["2025-11-10-00:00", "2025-11-10-01:00", "2025-11-10-03:00", "2025-11-10-02:00", "2025-11-10-02:00"]
+    for partition in offloads:  # 02:00 offloaded twice, last: its second page holds 03:00
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=key, partition=partition))
+
+    latest = automation.latest_materializations(instance, key, sorted(set(offloads)))
+
+    assert sorted(latest) == sorted(set(offloads))
+
+
 def _sensor_tick(instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
     defs = _defs()
     sensor = defs.resolve_sensor_def("cold_staleness_sensor")
