@@ -235,6 +235,48 @@ def test_the_audit_job_catches_a_tampered_cold_table(offloaded: dg.ExecuteInProc
     assert recorded == [("silver_trades",)]
 
 
+def _audited(result: dg.ExecuteInProcessResult) -> tuple[int, dict[str, bool]]:
+    materialization = result.asset_materializations_for_node("maintenance__audit")[0]
+    return (materialization.metadata["hours_audited"].value,  # type: ignore[return-value]
+            {c.check_name: c.passed for c in result.get_asset_check_evaluations()})
+
+
+def test_the_audit_leaves_out_the_hour_still_being_ingested(offloaded: dg.ExecuteInProcessResult, warm: Client,
+                                                           instance: dg.DagsterInstance) -> None:
+    add_late_kraken_trade(warm, datetime.now(UTC) - timedelta(seconds=30))  # live ingest goes on during the audit
+    result = _run(instance, "audit_job")
+    assert result.success
+    assert _audited(result) == (8, {"no_mismatch": True, "verified_before_expiry": True, "no_missing_cold_hours": True})
+
+
+@pytest.mark.parametrize("tags", [{"dagster/partition": "2025-11-10-17:00"},
+                                  {**KRAKEN_RANGE, "dagster/asset_partition_range_end": "2025-11-10-17:00"}],
+                         ids=["partition", "range"])
+def test_an_audit_launched_for_one_hour_audits_that_hour(offloaded: dg.ExecuteInProcessResult,
+                                                        instance: dg.DagsterInstance, tags: dict[str, str]) -> None:
+    assert _audited(_run(instance, "audit_job", tags))[0] == 1
+
+
+def test_a_ranged_audit_judges_expiry_only_for_its_own_hours(offloaded: dg.ExecuteInProcessResult, warm: Client,
+                                                            instance: dg.DagsterInstance) -> None:
+    # Hour 20:00 gets a row received 29 days ago, so it starts leaving warm within 48 h; no audit has compared it.
+    add_late_kraken_trade(warm, datetime(2025, 11, 10, 20, 7, tzinfo=UTC),
+                          received_at=datetime.now(UTC) - timedelta(days=29))
+    assert _run(instance, "offload_job", {"dagster/partition": "2025-11-10-20:00"}).success
+    of_17 = _run(instance, "audit_job", {**KRAKEN_RANGE, "dagster/asset_partition_range_end": "2025-11-10-17:00"})
+    of_20 = _run(instance, "audit_job", {"dagster/partition": "2025-11-10-20:00"})
+    assert _audited(of_17)[1]["verified_before_expiry"]
+    assert _audited(of_20)[1]["verified_before_expiry"]  # compared, and it matches
+
+
+def test_an_unverified_hour_about_to_leave_warm_fails_the_audit_check(offloaded: dg.ExecuteInProcessResult,
+                                                                     warm: Client, instance: dg.DagsterInstance) -> None:
+    add_late_kraken_trade(warm, datetime(2025, 11, 10, 20, 7, tzinfo=UTC),
+                          received_at=datetime.now(UTC) - timedelta(days=29))  # not re-offloaded: cold lacks it
+    result = _run(instance, "audit_job", {"dagster/partition": "2025-11-10-20:00"})
+    assert _audited(result)[1] == {"no_mismatch": False, "verified_before_expiry": False, "no_missing_cold_hours": True}
+
+
 @pytest.mark.parametrize("engine", ["in_process", "spark"])
 def test_the_compaction_job_leaves_fewer_files_and_the_same_content(offloaded: dg.ExecuteInProcessResult, warm: Client,
                                                                    instance: dg.DagsterInstance, engine: str) -> None:
