@@ -18,7 +18,7 @@ GROUP = "cold"
 KINDS = {"iceberg", "parquet"}
 
 # A closed hour must be in Iceberg within 15 minutes of its end: the newest hour is then at most
-# 75 minutes old. The policy only sees the newest materialization; cold_hours_complete finds gaps.
+# 75 minutes old. The policy only sees the newest materialization; the audit's check no_missing_cold_hours finds gaps.
 COLD_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=timedelta(minutes=75), warn_window=timedelta(minutes=65))
 
 
