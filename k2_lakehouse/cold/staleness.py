@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, NamedTuple
 
 from k2_lakehouse.cold.tables import cold_table
-from k2_lakehouse.cold.verify import matches_warm
+from k2_lakehouse.cold.verify import VerifyResult, matches_warm
 from k2_lakehouse.warm.seal import HourRange
 
 if TYPE_CHECKING:
@@ -108,18 +108,19 @@ def hour_exact(cold_name: str) -> bool:
 
 
 def stale_offloads(client: Client, catalog: Catalog, offloads: Iterable[Offload],
-                   changed: Mapping[tuple[str, datetime], datetime]) -> list[Offload]:
-    """The offloads whose hour changed in warm after they began to read and whose content now differs.
+                   changed: Mapping[tuple[str, datetime], datetime]) -> dict[Offload, VerifyResult]:
+    """The offloads whose hour changed in warm after they began to read and whose content now differs, with
+    the comparison that found it.
 
     `changed` maps (cold table, hour) to the latest change warm saw: a raw insert into the hour, or a
     re-seal of the table's warm layer.
     """
-    stale = []
+    stale = {}
     for offload in offloads:
         change = changed.get((offload.cold_name, offload.hour))
         if change is None or change < offload.read_from - VISIBILITY_MARGIN:
             continue
-        hour = HourRange(offload.hour, offload.hour + timedelta(hours=1))
-        if not matches_warm(client, catalog, offload.cold_name, hour).ok:
-            stale.append(offload)
+        verdict = matches_warm(client, catalog, offload.cold_name, HourRange(offload.hour, offload.hour + timedelta(hours=1)))
+        if not verdict.ok:
+            stale[offload] = verdict
     return stale

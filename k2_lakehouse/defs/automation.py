@@ -17,7 +17,11 @@ from k2_lakehouse.warm.client import WarmStoreBusy
 if TYPE_CHECKING:
     from dagster._core.storage.event_log.base import EventLogRecord
 
+    from k2_lakehouse.cold.staleness import Offload
+    from k2_lakehouse.cold.verify import VerifyResult
+
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+DATA_VERSION_TAG = "dagster/data_version"  # what a reported materialization's data version is read from
 EVENT_PAGE = 1000
 
 # A failed offload is launched again by the daemon (run_retries in the instance k2 prepares): the schedule's run
@@ -169,6 +173,21 @@ def read_from(instance: dg.DagsterInstance, record: "EventLogRecord", run_starts
     return run_starts[record.run_id]
 
 
+def warm_changed_outside_a_run(offload: "Offload", verdict: "VerifyResult") -> dg.AssetMaterialization:
+    """A warm table's hour that no longer equals its cold copy because rows arrived after the seal: the live views
+    changed it outside any run.
+
+    Reported with the warm content's checksum as its data version, so the UI marks the cold partition stale (a new
+    dependency data version) until the re-seal and re-offload the sensor requests.
+    """
+    return dg.AssetMaterialization(
+        asset_key=warm_key(COLD_TO_WARM[offload.cold_name]), partition=partition_key_of(offload.hour),
+        description="Rows arrived after this hour was sealed and offloaded, and the live views carried them here. "
+                    "Reported by cold_staleness_sensor, which requested the hour's re-seal and re-offload.",
+        metadata={"rows": verdict.warm_rows, "rows_in_cold": verdict.cold_rows},
+        tags={DATA_VERSION_TAG: f"{verdict.warm_checksum:016x}"})
+
+
 @dg.sensor(job=offload_job, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING,
            description="Finds offloaded hours that changed in warm after their offload read it (raw rows inserted "
                        "later, a layer re-sealed later), compares those with warm, and requests a re-seal and "
@@ -205,12 +224,15 @@ def cold_staleness_sensor(context: dg.SensorEvaluationContext, warm: WarmStore,
                 offloads += [Offload(name, hour_of(key), read_from(instance, record, run_starts))
                              for key, record in latest.items()]
                 for record in resealed[name]:  # a seal in the offload's own run is what the offload copied
-                    if record.partition_key in latest and record.run_id != latest[record.partition_key].run_id:
+                    if (record.run_id  # not this sensor's own report of arrivals (above): a seal runs in a run
+                            and record.partition_key in latest and record.run_id != latest[record.partition_key].run_id):
                         reseals[(name, hour_of(record.partition_key))] = datetime.fromtimestamp(record.timestamp, UTC)
             inserts = inserts_since(client, min(o.read_from for o in offloads) - VISIBILITY_MARGIN,
                                      {o.hour for o in offloads}) if offloads else {}
             changed = changes_since_offload(offloads, inserts, reseals)
             stale = stale_offloads(client, cold_store.catalog(), offloads, changed)
+            # A re-seal recorded its own materialization; rows that arrived changed warm without one.
+            changed_by_arrivals = [warm_changed_outside_a_run(o, verdict) for o, verdict in stale.items() if o.hour in inserts]
     except WarmStoreBusy as busy:
         return dg.SkipReason(f"warm store busy, trying again next tick: {busy}")
     next_cursor = json.dumps({**arrivals.to_json(),
@@ -230,7 +252,7 @@ def cold_staleness_sensor(context: dg.SensorEvaluationContext, warm: WarmStore,
             tags={RANGE_START: partition_key_of(first), RANGE_END: partition_key_of(last)})
         for first, last in contiguous_ranges(stale_hours)
     ]
-    return dg.SensorResult(run_requests=requests, cursor=next_cursor)
+    return dg.SensorResult(run_requests=requests, cursor=next_cursor, asset_events=changed_by_arrivals)
 
 
 jobs = [warm_seal_job, offload_job, compaction_job, snapshot_expiry_job, audit_job]

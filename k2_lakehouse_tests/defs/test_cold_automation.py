@@ -188,6 +188,34 @@ def test_a_late_trade_makes_the_sensor_request_exactly_its_hour_and_the_rerun_fi
     assert _sensor_tick(instance, second.cursor).run_requests == []
 
 
+def _ui_status(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str) -> str:
+    """What the UI shows for an asset partition: FRESH, STALE or MISSING (the resolver the webserver uses)."""
+    from dagster._core.definitions.data_version import CachingStaleStatusResolver
+    from dagster._core.loader import LoadingContextForTest
+
+    resolver = CachingStaleStatusResolver(instance, _defs().resolve_asset_graph(), LoadingContextForTest(instance))
+    return resolver.get_status(key, partition).value
+
+
+def test_a_late_trade_marks_its_hour_stale_in_the_ui_until_the_reoffload(
+        offloaded: dg.ExecuteInProcessResult, warm: Client, instance: dg.DagsterInstance) -> None:
+    late, other = "2025-11-10-20:00", "2025-11-10-19:00"
+    cold = [dg.AssetKey(["cold", name]) for name in ("raw_trades", "silver_trades", "gold_ohlcv_1h")]
+    first = _sensor_tick(instance, None)
+    assert {_ui_status(instance, key, late) for key in cold} == {"FRESH"}
+    add_late_kraken_trade(warm, datetime(2025, 11, 10, 20, 7, tzinfo=UTC))
+
+    second = _sensor_tick(instance, first.cursor)
+    for event in second.asset_events:  # what the daemon does with a tick's events
+        instance.report_runless_asset_event(event)
+
+    assert {key.to_user_string(): _ui_status(instance, key, late) for key in cold} == {k.to_user_string(): "STALE" for k in cold}
+    assert {_ui_status(instance, key, other) for key in cold} == {"FRESH"}
+    assert _run(instance, "offload_job", second.run_requests[0].tags).success
+    assert {_ui_status(instance, key, late) for key in cold} == {"FRESH"}
+    assert _sensor_tick(instance, second.cursor).run_requests == []  # its own report is no re-seal to compare
+
+
 def test_a_row_received_before_the_cursor_but_inserted_after_it_is_still_found(
         offloaded: dg.ExecuteInProcessResult, warm: Client, instance: dg.DagsterInstance) -> None:
     # The second batch of an ingest that started an hour ago: received_at is the ingest's start.
