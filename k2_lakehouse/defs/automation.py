@@ -132,13 +132,14 @@ def hour_of(partition_key: str) -> datetime:
     return datetime.strptime(partition_key, PARTITIONS_START_FORMAT).replace(tzinfo=UTC)
 
 
-def materializations_after(instance: dg.DagsterInstance, key: dg.AssetKey, storage_id: int) -> list["EventLogRecord"]:
-    """Every materialization of `key` recorded after `storage_id`, oldest first."""
+def materializations_after(instance: dg.DagsterInstance, key: dg.AssetKey, storage_id: int,
+                           up_to: int) -> list["EventLogRecord"]:
+    """Every materialization of `key` recorded after `storage_id`, up to storage id `up_to`, oldest first."""
     records: list[EventLogRecord] = []
     page_cursor = None
     while True:
-        page = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=key, after_storage_id=storage_id),
-                                               limit=EVENT_PAGE, cursor=page_cursor, ascending=True)
+        window = dg.AssetRecordsFilter(asset_key=key, after_storage_id=storage_id, before_storage_id=up_to + 1)
+        page = instance.fetch_materializations(window, limit=EVENT_PAGE, cursor=page_cursor, ascending=True)
         records.extend(page.records)
         if not page.has_more:
             return records
@@ -208,8 +209,11 @@ def cold_staleness_sensor(context: dg.SensorEvaluationContext, warm: WarmStore,
     events_after = int(cursor.get("events_after", 0))
     instance = context.instance
     # Offloads recorded since the last tick (rows may have arrived while they ran) and re-seals since then.
-    offloaded = {name: materializations_after(instance, cold_key(name), events_after) for name in COLD_TO_WARM}
-    resealed = {name: materializations_after(instance, warm_key(warm_name), events_after)
+    # Every key is read up to one mark taken first, and the cursor moves to it: an event recorded while this tick
+    # reads (an offload finishing) is read by the next tick, never passed by a later event of another key.
+    up_to = instance.event_log_storage.get_maximum_record_id() or 0
+    offloaded = {name: materializations_after(instance, cold_key(name), events_after, up_to) for name in COLD_TO_WARM}
+    resealed = {name: materializations_after(instance, warm_key(warm_name), events_after, up_to)
                 for name, warm_name in COLD_TO_WARM.items()}
     new_records = [r for records in (*offloaded.values(), *resealed.values()) for r in records]
     try:
@@ -236,7 +240,7 @@ def cold_staleness_sensor(context: dg.SensorEvaluationContext, warm: WarmStore,
     except WarmStoreBusy as busy:
         return dg.SkipReason(f"warm store busy, trying again next tick: {busy}")
     next_cursor = json.dumps({**arrivals.to_json(),
-                              "events_after": max([events_after, *(r.storage_id for r in new_records)])})
+                              "events_after": max(events_after, up_to)})
     stale_hours = sorted({o.hour for o in stale})
     if not stale_hours:
         return dg.SensorResult(skip_reason=f"{len(hours)} hours changed or were offloaded since the last tick; "

@@ -216,6 +216,29 @@ def test_a_late_trade_marks_its_hour_stale_in_the_ui_until_the_reoffload(
     assert _sensor_tick(instance, second.cursor).run_requests == []  # its own report is no re-seal to compare
 
 
+def test_an_offload_recorded_while_a_tick_reads_is_read_by_the_next_tick(
+        offloaded: dg.ExecuteInProcessResult, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch) -> None:
+    from k2_lakehouse.defs import automation
+
+    first = _sensor_tick(instance, None)
+    read = automation.materializations_after
+
+    def offloads_finish_meanwhile(instance: dg.DagsterInstance, key: dg.AssetKey, *args: int) -> list:
+        records = read(instance, key, *args)
+        if key == dg.AssetKey(["cold", "raw_trades"]):  # just read: an offload of it lands, then one of a later key
+            for later in (key, dg.AssetKey(["cold", "silver_trades"])):
+                instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=later, partition="2025-11-10-18:00"))
+        return records
+
+    monkeypatch.setattr(automation, "materializations_after", offloads_finish_meanwhile)
+    during = _sensor_tick(instance, first.cursor)
+    monkeypatch.setattr(automation, "materializations_after", read)
+    after = _sensor_tick(instance, during.cursor)
+
+    assert during.skip_message is not None and during.skip_message.startswith("0 hours")
+    assert after.skip_message is not None and after.skip_message.startswith("1 hours")  # 18:00, both offloads
+
+
 def test_a_row_received_before_the_cursor_but_inserted_after_it_is_still_found(
         offloaded: dg.ExecuteInProcessResult, warm: Client, instance: dg.DagsterInstance) -> None:
     # The second batch of an ingest that started an hour ago: received_at is the ingest's start.
