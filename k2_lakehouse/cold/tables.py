@@ -84,7 +84,8 @@ RAW_COLUMNS = (
 BRONZE_COLUMNS = (
     _string("exchange", True), _string("exchange_symbol"), _string("trade_id"), _uint64("trade_seq"),
     _string("price_text"), _string("quantity_text"), _string("side", True), _timestamp("exchange_ts"),
-    _uint32("underlying_trades"), _timestamp("event_hour", warm_seconds=True), *_LINEAGE, _timestamp("received_at"),
+    _uint32("underlying_trades"), _string("message_type", True), _timestamp("event_hour", warm_seconds=True), *_LINEAGE,
+    _timestamp("received_at"),
 )
 SILVER_COLUMNS = (
     _string("exchange", True), _string("symbol", True), _string("exchange_symbol"), _string("trade_id"),

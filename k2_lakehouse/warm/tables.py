@@ -45,7 +45,7 @@ TRADES_RAW = WarmTable(
 BRONZE_TRADES = WarmTable(
     "bronze_trades", "event_hour",
     ("toString(exchange)", "exchange_symbol", "trade_id", "toUInt64(trade_seq)", "price_text", "quantity_text",
-     "toString(side)", "toDateTime64(exchange_ts, 6, 'UTC')", "toUInt64(underlying_trades)",
+     "toString(side)", "toDateTime64(exchange_ts, 6, 'UTC')", "toUInt64(underlying_trades)", "toString(message_type)",
      "toDateTime(event_hour, 'UTC')", *_LINEAGE),
     final=True,
     shard_key="cityHash64(exchange_symbol, trade_id)",
