@@ -30,7 +30,7 @@ from pathlib import Path
 from clickhouse_connect.driver.client import Client
 from pyiceberg.catalog import Catalog
 
-from k2_lakehouse.warm.seal import HourRange
+from k2_lakehouse.hours import HourRange
 
 HOUR = datetime(2024, 1, 1, tzinfo=UTC)
 BACKFILL_DAY = datetime(2024, 2, 1, tzinfo=UTC)

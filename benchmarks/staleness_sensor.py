@@ -35,10 +35,10 @@ def main(runs: int = 5) -> None:
         from k2_lakehouse.cold.offload import offload_hours
         from k2_lakehouse.cold.tables import ensure_cold_tables
         from k2_lakehouse.definitions import defs
-        from k2_lakehouse.defs.partitions import partition_key_of
+        from k2_lakehouse.hours import HourRange
+        from k2_lakehouse.hours import partition_key as partition_key_of
         from k2_lakehouse.warm.client import connect
         from k2_lakehouse.warm.schema import apply_schema
-        from k2_lakehouse.warm.seal import HourRange
 
         client = connect(f"chdb://{home / 'clickhouse'}")
         apply_schema(client)

@@ -48,10 +48,11 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="k2bench-"))
     try:
         os.environ["K2_HOME"] = str(home)
+        from k2_lakehouse.hours import HourRange
         from k2_lakehouse.ingest.load import ingest_file
         from k2_lakehouse.warm.client import connect
         from k2_lakehouse.warm.schema import apply_schema
-        from k2_lakehouse.warm.seal import HourRange, seal_bronze, seal_gold, seal_silver
+        from k2_lakehouse.warm.seal import seal_bronze, seal_gold, seal_silver
 
         client = connect(f"chdb://{home / 'clickhouse'}")
         apply_schema(client)

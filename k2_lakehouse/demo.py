@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
 
 import dagster as dg
 
 from k2_lakehouse.cli import _client, closed_hours, format_table, print_ingest_summary
-from k2_lakehouse.defs.partitions import partition_key_of
+from k2_lakehouse.hours import HourRange
 from k2_lakehouse.ingest.load import ingest_file
 from k2_lakehouse.ingest.simulator import SimulationConfig, simulate_market
 from k2_lakehouse.settings import Settings
-
-LAST_HOUR_KEY = "dagster/asset_partition_range_end"
-
-
-def range_tags(start: datetime, end_exclusive: datetime) -> dict[str, str]:
-    from datetime import timedelta
-
-    return {
-        "dagster/asset_partition_range_start": partition_key_of(start),
-        LAST_HOUR_KEY: partition_key_of(end_exclusive - timedelta(hours=1)),
-    }
 
 
 def _run_job(name: str, tags: dict[str, str]) -> tuple[dg.ExecuteInProcessResult, float]:
@@ -62,7 +50,7 @@ def run_demo(settings: Settings, hours: int = 3, trades_per_hour: int = 2000) ->
     print_ingest_summary(summaries)
 
     print("\n== Seal every warm partition through Dagster (warm_seal_job)")
-    result, timings["seal"] = _run_job("warm_seal_job", range_tags(start, end))
+    result, timings["seal"] = _run_job("warm_seal_job", HourRange(start, end).tags())
     ok = result.success and _print_checks(result)
 
     print("\n== Rows per layer")

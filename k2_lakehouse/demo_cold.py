@@ -10,10 +10,11 @@ from k2_lakehouse.cli import format_table
 def offload_and_report(start: datetime, end: datetime, timings: dict[str, float]) -> bool:
     from k2_lakehouse.cold.catalog import load_catalog
     from k2_lakehouse.cold.names import COLD_TO_WARM
-    from k2_lakehouse.demo import _print_checks, _run_job, range_tags
+    from k2_lakehouse.demo import _print_checks, _run_job
+    from k2_lakehouse.hours import HourRange
 
     print("\n== Offload every sealed hour to Iceberg through Dagster (offload_job: seal, offload, matches_warm)")
-    result, timings["offload"] = _run_job("offload_job", range_tags(start, end))
+    result, timings["offload"] = _run_job("offload_job", HourRange(start, end).tags())
     cold_checks = [e for e in result.get_asset_check_evaluations() if e.check_name == "matches_warm" and e.partition]
     ok = result.success and _print_checks(result)
     catalog = load_catalog()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-PARTITIONS_START_FORMAT = "%Y-%m-%d-%H:%M"
+from k2_lakehouse.hours import PARTITION_KEY_FORMAT
 
 
 class ConfigurationError(ValueError):
@@ -36,7 +36,7 @@ def _env(name: str, default: str) -> str:
 
 def parse_partitions_start(value: str) -> datetime:
     try:
-        return datetime.strptime(value, PARTITIONS_START_FORMAT).replace(tzinfo=UTC)
+        return datetime.strptime(value, PARTITION_KEY_FORMAT).replace(tzinfo=UTC)
     except ValueError:
         raise ConfigurationError(
             f"K2_PARTITIONS_START={value!r} is not of the form YYYY-MM-DD-HH:MM (for example 2024-01-01-00:00)"

@@ -101,6 +101,7 @@ from pyiceberg.types import (
 from pyiceberg.utils.concurrent import ExecutorFactory
 
 from k2_lakehouse.cold.retention import list_files, local_path
+from k2_lakehouse.hours import EPOCH
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, SparkSession
@@ -110,7 +111,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_TARGET_FILE_BYTES = 128 * 1024 * 1024
 DEFAULT_MAX_ATTEMPTS = 3
-EPOCH_DATE = dt.date(1970, 1, 1)
 
 SNAPSHOT_OPERATION = "k2.operation"
 SNAPSHOT_ENGINE = "k2.engine"
@@ -656,7 +656,7 @@ def resolve_partition(table: Table, partition: PartitionRef | Mapping[str, objec
     for struct_field in partition_type.fields:
         value = partition[struct_field.name]
         if isinstance(struct_field.field_type, DateType) and isinstance(value, dt.date):
-            value = (value - EPOCH_DATE).days
+            value = (value - EPOCH.date()).days
         values.append(value)
     return PartitionRef(spec_id=spec.spec_id, values=tuple(values))
 

@@ -17,7 +17,7 @@ from pyiceberg.transforms import DayTransform, HourTransform, MonthTransform
 from k2_lakehouse.cold.compaction import CompactionEngine, CompactionResult, compact_table, partitions_needing_compaction
 from k2_lakehouse.cold.tables import COLD_TABLES
 from k2_lakehouse.cold.verify import matches_warm
-from k2_lakehouse.warm.seal import HourRange, in_hours
+from k2_lakehouse.hours import EPOCH, HourRange, in_hours
 
 # The common scan of each table: per symbol (or source) in time order.
 SORT_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -27,14 +27,11 @@ SORT_COLUMNS: dict[str, tuple[str, ...]] = {
     **{name: ("exchange", "symbol", "window_start") for name in COLD_TABLES if name.startswith("gold_ohlcv_")},
 }
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
 def _ordinal(moment: datetime, transform: object) -> int:
     if isinstance(transform, HourTransform):
-        return int((moment - _EPOCH).total_seconds() // 3600)
+        return int((moment - EPOCH).total_seconds() // 3600)
     if isinstance(transform, DayTransform):
-        return (moment - _EPOCH).days
+        return (moment - EPOCH).days
     if isinstance(transform, MonthTransform):
         return (moment.year - 1970) * 12 + moment.month - 1
     raise ValueError(f"no time transform {transform!r} on the table's first partition field")
@@ -87,7 +84,7 @@ def audit(client: Client, catalog: Catalog, hours: Iterable[datetime],
     hours = list(hours)
     for name in tables:
         for hour in hours:
-            verdict = matches_warm(client, catalog, name, HourRange(hour, hour + timedelta(hours=1)))
+            verdict = matches_warm(client, catalog, name, HourRange.of_hour(hour))
             found.append(AuditRow(name, hour, verdict.warm_rows, verdict.cold_rows, verdict.warm_checksum,
                                   verdict.cold_checksum))
     return found

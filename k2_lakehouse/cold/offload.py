@@ -7,7 +7,7 @@ How an offload runs (`offload_hours`):
    table's data location. Rows stream from ClickHouse to disk and never pass through Python, so memory
    stays bounded however big the hour. Each file holds one partition value (trades: one hour and one
    exchange; gold: one day and one exchange), because Iceberg infers a file's partition from its column
-   bounds. The warm checksum (`seal.table_checksum`'s, grouped by file) is taken just before; each file's
+   bounds. The warm checksum (`content.table_checksum`'s, grouped by file) is taken just before; each file's
    row count (from its footer, or with verify_staging the files' full checksum) is compared with it, and
    the stage is redone if warm changed in between.
 2. Commit. One Iceberg transaction with one OVERWRITE snapshot: every file of the range's current
@@ -41,7 +41,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -55,8 +55,8 @@ from pyiceberg.table import Table
 
 from k2_lakehouse.cold.catalog import local_path
 from k2_lakehouse.cold.tables import COLD_TABLES, FILE_SPANS, ColdTable, cold_table
-from k2_lakehouse.settings import PARTITIONS_START_FORMAT
-from k2_lakehouse.warm.seal import HourRange, table_checksum
+from k2_lakehouse.hours import HourRange
+from k2_lakehouse.warm.content import table_checksum
 from k2_lakehouse.warm.tables import checksum_sql
 
 log = logging.getLogger(__name__)
@@ -103,20 +103,11 @@ class OffloadResult:
     seconds: float
 
 
-def partition_keys(hours: HourRange) -> list[str]:
-    """The Dagster hourly partition keys of the range, e.g. 2024-01-01-00:00."""
-    keys, hour = [], hours.start
-    while hour < hours.end:
-        keys.append(hour.strftime(PARTITIONS_START_FORMAT))
-        hour += timedelta(hours=1)
-    return keys
-
-
 def snapshot_properties(hours: HourRange, run_id: str, rows: int, checksum: int) -> dict[str, str]:
     return {
         "k2.operation": "offload",
         "k2.run_id": run_id,
-        "k2.partition_keys": ",".join(partition_keys(hours)),
+        "k2.partition_keys": ",".join(hours.partition_keys()),
         "k2.source_rows": str(rows),
         "k2.source_checksum": str(checksum),
     }
@@ -189,7 +180,7 @@ def _by_file(client: Client, cold: ColdTable, hours: HourRange, final: bool,
 def _warm_files(client: Client, cold: ColdTable, hours: HourRange) -> list[_WarmFile]:
     """Rows and checksum of the range in warm, per file to stage.
 
-    The same rows, predicate and checksum expression as `seal.table_checksum`, grouped by file, so that each
+    The same rows, predicate and checksum expression as `content.table_checksum`, grouped by file, so that each
     file is then written by its own query without PARTITION BY: ClickHouse's partitioned write copies every
     block into per-file blocks (~0.25 of ~1.4 CPU-s for a 2M-row hour), and the group counts check each
     staged file on its own.

@@ -44,6 +44,8 @@ from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.snapshots import Snapshot, ancestors_of
 from pyiceberg.utils.concurrent import ExecutorFactory
 
+from k2_lakehouse.hours import EPOCH
+
 logger = logging.getLogger(__name__)
 
 METADATA_FILE_RE = re.compile(r"(\d+)-[0-9a-fA-F-]+\.metadata\.json")
@@ -52,7 +54,6 @@ KIND_MANIFEST = "manifest"
 KIND_MANIFEST_LIST = "manifest_list"
 KIND_METADATA = "metadata"
 KINDS = (KIND_DATA, KIND_MANIFEST, KIND_MANIFEST_LIST, KIND_METADATA)
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class RetentionError(RuntimeError):

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from k2_lakehouse.cold.tables import cold_table
 from k2_lakehouse.cold.verify import VerifyResult, matches_warm
-from k2_lakehouse.warm.seal import HourRange
+from k2_lakehouse.hours import EPOCH, HourRange
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 # inserted_at is taken when an insert starts and its rows become visible when it commits (seconds later
 # for a large batch), so arrivals are read back this far and changes this close to a read are compared.
 VISIBILITY_MARGIN = timedelta(minutes=2)
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -120,7 +119,7 @@ def stale_offloads(client: Client, catalog: Catalog, offloads: Iterable[Offload]
         change = changed.get((offload.cold_name, offload.hour))
         if change is None or change < offload.read_from - VISIBILITY_MARGIN:
             continue
-        verdict = matches_warm(client, catalog, offload.cold_name, HourRange(offload.hour, offload.hour + timedelta(hours=1)))
+        verdict = matches_warm(client, catalog, offload.cold_name, HourRange.of_hour(offload.hour))
         if not verdict.ok:
             stale[offload] = verdict
     return stale

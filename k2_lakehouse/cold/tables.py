@@ -24,7 +24,8 @@ from pyiceberg.transforms import DayTransform, HourTransform, IdentityTransform,
 from pyiceberg.types import DecimalType, IcebergType, LongType, NestedField, StringType, TimestamptzType
 
 from k2_lakehouse.cold.catalog import NAMESPACE
-from k2_lakehouse.warm.seal import HourRange, gold_windows_predicate, in_hours
+from k2_lakehouse.hours import HourRange, in_hours
+from k2_lakehouse.warm.content import gold_windows_predicate
 from k2_lakehouse.warm.tables import BRONZE_TRADES, SILVER_TRADES, TIMEFRAMES, TRADES_RAW, WarmTable, gold_table
 
 FILE_SPANS = {"Hour": timedelta(hours=1), "Day": timedelta(days=1)}

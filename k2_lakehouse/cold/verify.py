@@ -20,7 +20,8 @@ from pyiceberg.table import Table
 
 from k2_lakehouse.cold.catalog import local_path
 from k2_lakehouse.cold.tables import cold_table
-from k2_lakehouse.warm.seal import HourRange, table_checksum
+from k2_lakehouse.hours import HourRange
+from k2_lakehouse.warm.content import table_checksum
 from k2_lakehouse.warm.tables import checksum_sql
 
 WARM_TTL = timedelta(days=30)  # sql/: TTL toDateTime(received_at) + INTERVAL 30 DAY

@@ -8,10 +8,10 @@ import dagster as dg
 
 from k2_lakehouse.cold.names import COLD_TO_WARM
 from k2_lakehouse.defs.cold.assets import cold_key
-from k2_lakehouse.defs.partitions import hourly_partitions, partition_key_of
+from k2_lakehouse.defs.partitions import hourly_partitions
 from k2_lakehouse.defs.resources import ColdStore, WarmStore
 from k2_lakehouse.defs.warm.assets import warm_key
-from k2_lakehouse.settings import PARTITIONS_START_FORMAT
+from k2_lakehouse.hours import ONE_HOUR, contiguous_ranges, hour_of, partition_key, range_of_tags
 from k2_lakehouse.warm.client import WarmStoreBusy
 
 if TYPE_CHECKING:
@@ -20,7 +20,6 @@ if TYPE_CHECKING:
     from k2_lakehouse.cold.staleness import Offload
     from k2_lakehouse.cold.verify import VerifyResult
 
-RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 DATA_VERSION_TAG = "dagster/data_version"  # what a reported materialization's data version is read from
 EVENT_PAGE = 1000
 
@@ -63,15 +62,11 @@ def hours_offload_covers(instance: dg.DagsterInstance, since: datetime) -> set[d
     covered: set[datetime] = set()
     records = instance.get_run_records(dg.RunsFilter(job_name=offload_job.name, created_after=since))
     for record in records:
-        tags = record.dagster_run.tags
-        first, last = tags.get(RANGE_START) or tags.get("dagster/partition"), tags.get(RANGE_END)
-        if first is None:
+        hours = range_of_tags(record.dagster_run.tags)
+        if hours is None:
             continue
-        hour, last_hour = hour_of(first), hour_of(last or first)
-        while hour <= last_hour:
-            if hour + timedelta(hours=1) <= record.create_timestamp:  # a run of a still-open hour is no offload of it
-                covered.add(hour)
-            hour += timedelta(hours=1)
+        # A run of a still-open hour is no offload of it.
+        covered.update(hour for hour in hours.hours() if hour + ONE_HOUR <= record.create_timestamp)
     return covered
 
 
@@ -86,19 +81,19 @@ def offload_schedule(context: dg.ScheduleEvaluationContext) -> list[dg.RunReques
     last = last_closed_hour(now)
     first = max(last - OFFLOAD_CATCH_UP + timedelta(hours=1), hourly_partitions.start.astimezone(UTC))
     if first > last:
-        return dg.SkipReason(f"no hour has closed since K2_PARTITIONS_START ({partition_key_of(first)})")
+        return dg.SkipReason(f"no hour has closed since K2_PARTITIONS_START ({partition_key(first)})")
     covered = hours_offload_covers(context.instance, since=first)
     due = [first + timedelta(hours=n) for n in range(int((last - first) / timedelta(hours=1)) + 1)]
     due = [hour for hour in due if hour not in covered]
     if not due:
-        return dg.SkipReason(f"every hour closed since {partition_key_of(first)} has an offload run")
+        return dg.SkipReason(f"every hour closed since {partition_key(first)} has an offload run")
     requests = []
-    for start, end in contiguous_ranges(due):
-        if start == end:
-            requests.append(dg.RunRequest(run_key=f"offload:{partition_key_of(start)}", partition_key=partition_key_of(start)))
+    for hours in contiguous_ranges(due):
+        first, last = partition_key(hours.start), partition_key(hours.end - ONE_HOUR)
+        if first == last:
+            requests.append(dg.RunRequest(run_key=f"offload:{first}", partition_key=first))
         else:
-            requests.append(dg.RunRequest(run_key=f"offload:{partition_key_of(start)}...{partition_key_of(end)}",
-                                          tags={RANGE_START: partition_key_of(start), RANGE_END: partition_key_of(end)}))
+            requests.append(dg.RunRequest(run_key=f"offload:{first}...{last}", tags=hours.tags()))
     return requests
 
 
@@ -115,21 +110,6 @@ compaction_schedule = _nightly(compaction_job, "0 2 * * *", "Compact small cold 
 snapshot_expiry_schedule = _nightly(snapshot_expiry_job, "20 2 * * *",
                                     "Expire old snapshots and orphan files, every night at 02:20 UTC.")
 audit_schedule = _nightly(audit_job, "30 2 * * *", "Audit warm against cold, every night at 02:30 UTC.")
-
-
-def contiguous_ranges(hours: list[datetime]) -> list[tuple[datetime, datetime]]:
-    """Sorted hours grouped into runs of consecutive hours, as (first, last)."""
-    ranges: list[tuple[datetime, datetime]] = []
-    for hour in sorted(hours):
-        if ranges and hour - ranges[-1][1] == timedelta(hours=1):
-            ranges[-1] = (ranges[-1][0], hour)
-        else:
-            ranges.append((hour, hour))
-    return ranges
-
-
-def hour_of(partition_key: str) -> datetime:
-    return datetime.strptime(partition_key, PARTITIONS_START_FORMAT).replace(tzinfo=UTC)
 
 
 def materializations_after(instance: dg.DagsterInstance, key: dg.AssetKey, storage_id: int,
@@ -182,7 +162,7 @@ def warm_changed_outside_a_run(offload: "Offload", verdict: "VerifyResult") -> d
     dependency data version) until the re-seal and re-offload the sensor requests.
     """
     return dg.AssetMaterialization(
-        asset_key=warm_key(COLD_TO_WARM[offload.cold_name]), partition=partition_key_of(offload.hour),
+        asset_key=warm_key(COLD_TO_WARM[offload.cold_name]), partition=partition_key(offload.hour),
         description="Rows arrived after this hour was sealed and offloaded, and the live views carried them here. "
                     "Reported by cold_staleness_sensor, which requested the hour's re-seal and re-offload.",
         metadata={"rows": verdict.warm_rows, "rows_in_cold": verdict.cold_rows},
@@ -224,7 +204,7 @@ def cold_staleness_sensor(context: dg.SensorEvaluationContext, warm: WarmStore,
             offloads: list[Offload] = []
             reseals: dict[tuple[str, datetime], datetime] = {}
             for name in COLD_TO_WARM:
-                latest = latest_materializations(instance, cold_key(name), [partition_key_of(h) for h in hours])
+                latest = latest_materializations(instance, cold_key(name), [partition_key(h) for h in hours])
                 offloads += [Offload(name, hour_of(key), read_from(instance, record, run_starts))
                              for key, record in latest.items()]
                 for record in resealed[name]:  # a seal in the offload's own run is what the offload copied
@@ -251,10 +231,10 @@ def cold_staleness_sensor(context: dg.SensorEvaluationContext, warm: WarmStore,
         last_change[o.hour] = max(change, last_change.get(o.hour, change))
     requests = [
         dg.RunRequest(
-            run_key=f"stale:{partition_key_of(first)}...{partition_key_of(last)}:"
-                    f"{max(t for h, t in last_change.items() if first <= h <= last).isoformat()}",
-            tags={RANGE_START: partition_key_of(first), RANGE_END: partition_key_of(last)})
-        for first, last in contiguous_ranges(stale_hours)
+            run_key=f"stale:{partition_key(hours.start)}...{partition_key(hours.end - ONE_HOUR)}:"
+                    f"{max(t for h, t in last_change.items() if hours.start <= h < hours.end).isoformat()}",
+            tags=hours.tags())
+        for hours in contiguous_ranges(stale_hours)
     ]
     return dg.SensorResult(run_requests=requests, cursor=next_cursor, asset_events=changed_by_arrivals)
 

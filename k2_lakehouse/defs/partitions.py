@@ -1,17 +1,16 @@
 """The one hourly partitioning every warm and cold asset shares."""
 
 
-from datetime import datetime
 
 import dagster as dg
 
-from k2_lakehouse.settings import PARTITIONS_START_FORMAT, load_settings
-from k2_lakehouse.warm.seal import HourRange
+from k2_lakehouse.hours import PARTITION_KEY_FORMAT, HourRange, partition_key
+from k2_lakehouse.settings import load_settings
 
 hourly_partitions = dg.HourlyPartitionsDefinition(
-    start_date=load_settings().partitions_start.strftime(PARTITIONS_START_FORMAT),
+    start_date=partition_key(load_settings().partitions_start),
     timezone="UTC",
-    fmt=PARTITIONS_START_FORMAT,
+    fmt=PARTITION_KEY_FORMAT,
 )
 
 
@@ -19,10 +18,6 @@ def hours_of(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) 
     """The run's hours, one partition or a whole range (single-run backfills)."""
     window = context.partition_time_window
     return HourRange(window.start, window.end)
-
-
-def partition_key_of(hour: datetime) -> str:
-    return hour.strftime(PARTITIONS_START_FORMAT)
 
 
 def covers_several_partitions(context: dg.AssetExecutionContext) -> bool:
@@ -40,4 +35,4 @@ def log_check_per_partition(context: dg.AssetExecutionContext, asset_key: dg.Ass
     for hour, passed, metadata in verdicts:
         context.log_event(dg.AssetCheckEvaluation(
             asset_key=asset_key, check_name=check_name, passed=passed, metadata=metadata, blocking=True,
-            partition=partition_key_of(hour.start)))
+            partition=partition_key(hour.start)))

@@ -13,9 +13,10 @@ from pathlib import Path
 
 from clickhouse_connect.driver.client import Client
 
+from k2_lakehouse.hours import HourRange, in_hours
 from k2_lakehouse.ingest.formats import FormatError
 from k2_lakehouse.ingest.load import ingest_file
-from k2_lakehouse.warm.seal import SEAL_SETTINGS, HourRange, in_hours
+from k2_lakehouse.warm.content import SEAL_SETTINGS
 
 RAW_COLUMNS = ("exchange, source_format, source_name, source_partition, source_position, source_element, "
                "source_symbol, payload, received_at")

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 from k2_lakehouse.ingest.formats import detect_format, exchange_of
 from k2_lakehouse.ingest.reader import DEFAULT_BATCH_BYTES, constant_array, read_batches
 from k2_lakehouse.warm.client import PARALLELISM, in_parallel, parallel_clients
-from k2_lakehouse.warm.seal import INSERT_SETTINGS
+from k2_lakehouse.warm.content import INSERT_SETTINGS
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client

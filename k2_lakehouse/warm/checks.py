@@ -8,7 +8,8 @@ from decimal import Decimal
 import polars as pl
 from clickhouse_connect.driver.client import Client
 
-from k2_lakehouse.warm.seal import HourRange, gold_windows_predicate, in_hours
+from k2_lakehouse.hours import HourRange, in_hours
+from k2_lakehouse.warm.content import gold_windows_predicate
 from k2_lakehouse.warm.tables import TIMEFRAMES
 
 _SCALE = 10**12
@@ -98,7 +99,7 @@ def _silver_frame(client: Client, hours: HourRange) -> pl.DataFrame:
     table = client.query_arrow(
         "SELECT toString(exchange) AS exchange, toString(symbol) AS symbol, exchange_ts, trade_seq, price, quantity, "
         "underlying_trades FROM k2.silver_trades FINAL "
-        # DateTime64 bounds, as in seal.in_hours: a DateTime bound can drop the last second's trades.
+        # DateTime64 bounds, as in hours.in_hours: a DateTime bound can drop the last second's trades.
         "WHERE exchange_ts >= toDateTime64(toStartOfDay({start:DateTime('UTC')}), 6, 'UTC') "
         "AND exchange_ts < toDateTime64(toStartOfDay({end:DateTime('UTC')}) + INTERVAL 1 DAY, 6, 'UTC')",
         parameters=hours.parameters)

@@ -20,10 +20,11 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from k2_lakehouse.hours import HourRange, in_hours
 from k2_lakehouse.warm.client import PARALLELISM, run_in_parallel
+from k2_lakehouse.warm.content import SEAL_SETTINGS, table_checksum
 from k2_lakehouse.warm.tables import (
     BRONZE_TRADES,
     GOLD_TABLES,
@@ -31,7 +32,6 @@ from k2_lakehouse.warm.tables import (
     TIMEFRAMES,
     TRADES_RAW,
     WarmTable,
-    checksum_sql,
     gold_table,
 )
 
@@ -39,43 +39,6 @@ if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
 
 log = logging.getLogger(__name__)
-
-# Every insert into the warm tables, live or replayed, carries these.
-INSERT_SETTINGS = {
-    # A historical file can span months: its batches may touch more than the default 100 daily partitions.
-    "max_partitions_per_insert_block": 0,
-    # Each block would otherwise be deduplicated (bronze, silver) or pre-aggregated (gold) as it is written:
-    # ~0.3 CPU-s per million trades for nothing, since every read of those tables is FINAL or aggregates.
-    "optimize_on_insert": 0,
-}
-SEAL_SETTINGS = {
-    **INSERT_SETTINGS,
-    "log_comment": "k2:seal",
-}
-
-
-@dataclass(frozen=True)
-class HourRange:
-    """Hours [start, end), UTC; `end` is exclusive."""
-
-    start: datetime
-    end: datetime
-
-    def __post_init__(self) -> None:
-        if self.start.tzinfo is None or self.end.tzinfo is None:
-            raise ValueError("HourRange needs timezone-aware datetimes (UTC)")
-        if self.end <= self.start:
-            raise ValueError(f"empty hour range: {self.start} .. {self.end}")
-
-    @property
-    def parameters(self) -> dict[str, datetime]:
-        return {"start": self.start, "end": self.end}
-
-    def each_hour(self) -> list[HourRange]:
-        """The range as one-hour ranges (its bounds are whole hours, as partitions are)."""
-        count = int((self.end - self.start).total_seconds() // 3600)
-        return [HourRange(self.start + timedelta(hours=i), self.start + timedelta(hours=i + 1)) for i in range(count)]
-
 
 @dataclass
 class LayerResult:
@@ -86,39 +49,6 @@ class LayerResult:
     checksum: int
     seconds: float
     extra: dict[str, object] = field(default_factory=dict)
-
-
-def in_hours(column: str, start: str = "start", end: str = "end") -> str:
-    """ClickHouse predicate: `column` within [{start}, {end}), both bounds bound as DateTime64(6, 'UTC').
-
-    DateTime64 whatever the column's type: ClickHouse (chdb 26.9) drops rows of a DateTime64 sorting-key
-    column in the last second before a `DateTime` upper bound in some granule layouts (on a 2.9M-row silver
-    day, `exchange_ts < {end:DateTime}` missed 6 trades at 08:29:59.37-.91, and the checksums taken with the
-    same predicate agreed). A DateTime64 bound compares exactly and still prunes by the primary key.
-    """
-    return f"{column} >= {{{start}:DateTime64(6, 'UTC')}} AND {column} < {{{end}:DateTime64(6, 'UTC')}}"
-
-
-def table_checksum(client: Client, table: WarmTable, hours: HourRange) -> tuple[int, int]:
-    """(rows, checksum) of the range in `table`; gold is measured on final candles of touched windows."""
-    if table.name.startswith("gold_ohlcv_"):
-        source, where = f"k2.{table.name}_view", gold_windows_predicate(table.name.removeprefix("gold_ohlcv_"))
-    else:
-        source = f"{table.qualified}{' FINAL' if table.final else ''}"
-        where = in_hours(table.hour_column)
-    # One query: split into shards on parallel handles, each shard's FINAL still merges the whole range
-    # (measured: twice the CPU, no faster).
-    rows, checksum = client.query(
-        f"SELECT count(), {checksum_sql(table)} FROM {source} WHERE {where}", parameters=hours.parameters
-    ).result_rows[0]
-    return int(rows), int(checksum)
-
-
-def gold_windows_predicate(timeframe: str) -> str:
-    """The windows an hour range touches: the daily window of a range's hours starts before them."""
-    if timeframe == "1d":
-        return "window_start >= toStartOfDay({start:DateTime('UTC')}) AND window_start < {end:DateTime('UTC')}"
-    return in_hours("window_start")
 
 
 def _measure(client: Client, table: WarmTable, hours: HourRange, started: float, **extra: object) -> LayerResult:
@@ -296,13 +226,6 @@ def _gold_drift(client: Client, hours: HourRange) -> list[str]:
 
 def raw_result(client: Client, hours: HourRange) -> LayerResult:
     return _measure(client, TRADES_RAW, hours, time.perf_counter())
-
-
-def dlq_by_reason(client: Client, hours: HourRange) -> dict[str, int]:
-    rows = client.query(
-        f"SELECT toString(reason), count() FROM k2.silver_trades_dlq WHERE {in_hours('event_hour')} "
-        "GROUP BY reason ORDER BY reason", parameters=hours.parameters).result_rows
-    return {reason: int(count) for reason, count in rows}
 
 
 @dataclass(frozen=True)

@@ -60,17 +60,6 @@ SILVER_TRADES = WarmTable(
     shard_key="cityHash64(symbol, trade_id)",
     description="Validated trades: canonical BASE/QUOTE symbols, exact decimals, taker side. Rejects go to the DLQ.",
 )
-SILVER_TRADES_DLQ = WarmTable(
-    "silver_trades_dlq", "event_hour",
-    ("toString(exchange)", "toString(stage)", "toString(reason)", "exchange_symbol", "trade_id", *_LINEAGE, "payload",
-     "toDateTime(event_hour, 'UTC')"),
-    description="Messages that could not become valid trades, verbatim, with a reason code.",
-)
-
-GOLD_CANDLE_COLUMNS: tuple[str, ...] = (
-    "exchange", "symbol", "window_start", "open", "high", "low", "close", "volume", "quote_volume", "trade_count",
-    "vwap",
-)
 _GOLD_CHECKSUM = (
     "toString(exchange)", "toString(symbol)", "toDateTime(window_start, 'UTC')", "toDecimal128(open, 12)",
     "toDecimal128(high, 12)", "toDecimal128(low, 12)", "toDecimal128(close, 12)", "toDecimal128(volume, 12)",

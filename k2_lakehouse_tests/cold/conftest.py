@@ -13,9 +13,10 @@ from pyiceberg.catalog.sql import SqlCatalog
 from k2_lakehouse.cold.catalog import load_catalog
 from k2_lakehouse.cold.tables import ensure_cold_tables
 from k2_lakehouse.cold.verify import PINNED_ICEBERG, pinned_snapshot, query_pinned
+from k2_lakehouse.hours import HourRange
 from k2_lakehouse.ingest.load import ingest_file
 from k2_lakehouse.settings import Settings, load_settings
-from k2_lakehouse.warm.seal import HourRange, seal_bronze, seal_gold, seal_silver
+from k2_lakehouse.warm.seal import seal_bronze, seal_gold, seal_silver
 
 KRAKEN_TRADES = Path("kraken") / "XBTUSDT-trades-2025-11-10.rest.json"
 KRAKEN_HOURS = HourRange(datetime(2025, 11, 10, 17, tzinfo=UTC), datetime(2025, 11, 11, 1, tzinfo=UTC))

@@ -11,7 +11,7 @@ from pyiceberg.catalog.sql import SqlCatalog
 from k2_lakehouse.cold.federation import quote_path, refresh_federated_views, view_name
 from k2_lakehouse.cold.offload import offload_all, offload_hours
 from k2_lakehouse.cold.tables import COLD_TABLES
-from k2_lakehouse.warm.seal import HourRange
+from k2_lakehouse.hours import HourRange
 from k2_lakehouse.warm.tables import TIMEFRAMES
 
 WARM_ONLY = datetime(2025, 11, 10, 17, tzinfo=UTC)  # never offloaded

@@ -33,9 +33,9 @@ from k2_lakehouse.cold.offload import (
 )
 from k2_lakehouse.cold.tables import COLD_TABLES, ColdTable, cold_table, ensure_cold_tables
 from k2_lakehouse.cold.verify import PINNED_ICEBERG, matches_warm, pinned_snapshot, query_pinned
+from k2_lakehouse.hours import HourRange
 from k2_lakehouse.ingest.load import ingest_file
 from k2_lakehouse.settings import Settings
-from k2_lakehouse.warm.seal import HourRange
 from k2_lakehouse_tests.cold.conftest import (
     BINANCE_HOURS,
     BINANCE_TRADES,

@@ -20,9 +20,10 @@ from pyiceberg.catalog.sql import SqlCatalog
 from k2_lakehouse.cold.offload import KILL_ENV, offload_hours
 from k2_lakehouse.cold.tables import cold_table
 from k2_lakehouse.cold.verify import PINNED_ICEBERG, cold_checksum, matches_warm, pinned_snapshot, query_pinned
+from k2_lakehouse.hours import HourRange
 from k2_lakehouse.settings import Settings
 from k2_lakehouse.warm.client import close_all, connect
-from k2_lakehouse.warm.seal import HourRange, table_checksum
+from k2_lakehouse.warm.content import table_checksum
 from k2_lakehouse_tests.cold.conftest import add_late_kraken_trade, seal_all
 from k2_lakehouse_tests.cold.test_offload import LATE_AT, LATE_HOUR
 
@@ -35,7 +36,7 @@ from k2_lakehouse.cold.catalog import load_catalog
 from k2_lakehouse.cold.offload import offload_hours
 from k2_lakehouse.settings import load_settings
 from k2_lakehouse.warm.client import connect
-from k2_lakehouse.warm.seal import HourRange
+from k2_lakehouse.hours import HourRange
 
 settings = load_settings()
 hours = HourRange(datetime.fromisoformat(sys.argv[2]), datetime.fromisoformat(sys.argv[3]))

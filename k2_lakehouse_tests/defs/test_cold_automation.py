@@ -79,7 +79,7 @@ def test_offload_schedule_ticks_every_15_minutes_into_the_offload_job() -> None:
 
 
 def _hours_of_runs(runs: list[dg.DagsterRun]) -> list[datetime]:
-    from k2_lakehouse.defs.automation import hour_of
+    from k2_lakehouse.hours import hour_of
 
     hours = []
     for run in runs:
@@ -173,7 +173,7 @@ def _requested(result: dg.SensorResult) -> list[tuple[str, str]]:
 def test_a_late_trade_makes_the_sensor_request_exactly_its_hour_and_the_rerun_fixes_cold(
         offloaded: dg.ExecuteInProcessResult, warm: Client, instance: dg.DagsterInstance) -> None:
     from k2_lakehouse.cold.verify import matches_warm
-    from k2_lakehouse.warm.seal import HourRange
+    from k2_lakehouse.hours import HourRange
 
     first = _sensor_tick(instance, None)
     assert first.run_requests == []  # nothing changed since the offload
@@ -251,8 +251,8 @@ def test_a_row_received_before_the_cursor_but_inserted_after_it_is_still_found(
 def test_a_reseal_that_moves_dlq_rows_into_silver_makes_the_sensor_request_exactly_that_hour(
         warm: Client, datasets: Path, cold_env: Path, instance: dg.DagsterInstance) -> None:
     from k2_lakehouse.cold.verify import matches_warm
+    from k2_lakehouse.hours import HourRange
     from k2_lakehouse.warm.schema import load_symbol_registry, load_symbols
-    from k2_lakehouse.warm.seal import HourRange
 
     # Offloaded while the registry lacked the symbol: every trade of the range is in the DLQ, cold silver empty.
     load_symbol_registry(warm, [s for s in load_symbols() if s.exchange != "kraken"])
@@ -332,7 +332,7 @@ def test_an_unverified_hour_about_to_leave_warm_fails_the_audit_check(offloaded:
 def test_the_compaction_job_leaves_fewer_files_and_the_same_content(offloaded: dg.ExecuteInProcessResult, warm: Client,
                                                                    instance: dg.DagsterInstance, engine: str) -> None:
     from k2_lakehouse.cold.verify import matches_warm
-    from k2_lakehouse.warm.seal import HourRange
+    from k2_lakehouse.hours import HourRange
 
     for hour in range(17, 24):  # hour-by-hour re-offloads, as the 15-minute schedule makes them
         key = f"2025-11-10-{hour:02d}:00"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from clickhouse_connect.driver.client import Client
 
+from k2_lakehouse.hours import HourRange
 from k2_lakehouse.ingest.landing import reload_hours
-from k2_lakehouse.warm.seal import HourRange
 
 HOURS = HourRange(datetime(2025, 11, 10, 18, tzinfo=UTC), datetime(2025, 11, 10, 20, tzinfo=UTC))
 

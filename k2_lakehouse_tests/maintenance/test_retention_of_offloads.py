@@ -13,7 +13,7 @@ from pyiceberg.table import Table
 from k2_lakehouse.cold.compaction import content_checksum
 from k2_lakehouse.cold.offload import offload_hours
 from k2_lakehouse.cold.retention import expire_snapshots, remove_orphan_files
-from k2_lakehouse.warm.seal import HourRange
+from k2_lakehouse.hours import HourRange
 from k2_lakehouse_tests.cold.conftest import catalog, cold_settings, kraken  # noqa: F401 (fixtures)
 from k2_lakehouse_tests.maintenance.conftest import files_under
 

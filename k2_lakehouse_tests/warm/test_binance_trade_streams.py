@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from clickhouse_connect.driver.client import Client
 
+from k2_lakehouse.hours import HourRange
 from k2_lakehouse.ingest.formats import FormatError
 from k2_lakehouse.ingest.load import ingest_file
 from k2_lakehouse.warm.checks import mixed_trade_streams
-from k2_lakehouse.warm.seal import HourRange, seal_bronze
+from k2_lakehouse.warm.seal import seal_bronze
 
 HOUR = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
 T_MS = int((HOUR + timedelta(minutes=10)).timestamp() * 1000)

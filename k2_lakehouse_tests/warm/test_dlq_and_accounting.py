@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 from clickhouse_connect.driver.client import Client
 
+from k2_lakehouse.hours import HourRange
 from k2_lakehouse.ingest.load import ingest_file
-from k2_lakehouse.warm.seal import HourRange, accounting, seal_bronze, seal_gold, seal_silver
+from k2_lakehouse.warm.seal import accounting, seal_bronze, seal_gold, seal_silver
 
 NOW = datetime.now(UTC)
 HOUR = NOW.replace(minute=0, second=0, microsecond=0)

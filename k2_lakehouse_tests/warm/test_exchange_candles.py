@@ -10,8 +10,9 @@ from pathlib import Path
 
 from clickhouse_connect.driver.client import Client
 
+from k2_lakehouse.hours import HourRange
 from k2_lakehouse.ingest.load import ingest_file
-from k2_lakehouse.warm.seal import HourRange, seal_bronze, seal_gold, seal_silver
+from k2_lakehouse.warm.seal import seal_bronze, seal_gold, seal_silver
 
 
 def _seal_all(warm: Client, start: datetime, end: datetime) -> None:

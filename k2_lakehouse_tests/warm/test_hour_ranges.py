@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from clickhouse_connect.driver.client import Client
 
-from k2_lakehouse.warm.seal import HourRange, in_hours
+from k2_lakehouse.hours import HourRange, in_hours
 from k2_lakehouse_tests.conftest import utc
 
 # Two rows per granule, so that granules hold only rows of a range's last second: the layout in which a

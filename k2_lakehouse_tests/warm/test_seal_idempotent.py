@@ -8,9 +8,11 @@ from pathlib import Path
 
 from clickhouse_connect.driver.client import Client
 
+from k2_lakehouse.hours import HourRange
 from k2_lakehouse.ingest.load import ingest_file
 from k2_lakehouse.warm.checks import gold_equals_recomputation
-from k2_lakehouse.warm.seal import HourRange, seal_bronze, seal_gold, seal_silver, table_checksum
+from k2_lakehouse.warm.content import table_checksum
+from k2_lakehouse.warm.seal import seal_bronze, seal_gold, seal_silver
 from k2_lakehouse.warm.tables import WARM_TABLES
 
 HOURS = HourRange(datetime(2019, 10, 11, tzinfo=UTC), datetime(2019, 10, 13, 12, tzinfo=UTC))

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from clickhouse_connect.driver.client import Client
 
+from k2_lakehouse.hours import HourRange
 from k2_lakehouse.ingest.load import ingest_file
 from k2_lakehouse.warm.checks import gold_equals_recomputation
-from k2_lakehouse.warm.seal import SEAL_ATTEMPTS, HourRange, SealConflictError, seal_bronze, seal_gold, seal_silver
+from k2_lakehouse.warm.seal import SEAL_ATTEMPTS, SealConflictError, seal_bronze, seal_gold, seal_silver
 from k2_lakehouse_tests.warm.test_dlq_and_accounting import BAD_LINES, DEPTH, VALIDATION_REASONS, _agg, _all_hours
 
 SAMPLE = "XRPETH-aggTrades-2019-10-11_13.csv"

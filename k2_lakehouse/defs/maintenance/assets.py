@@ -16,15 +16,13 @@ from k2_lakehouse.defs.cold.assets import cold_key
 from k2_lakehouse.defs.partitions import hourly_partitions
 from k2_lakehouse.defs.resources import ColdStore, Spark, WarmStore
 from k2_lakehouse.defs.warm.assets import OWNERS, POOL
-from k2_lakehouse.settings import PARTITIONS_START_FORMAT
-from k2_lakehouse.warm.seal import HourRange
+from k2_lakehouse.hours import HourRange, partition_key, range_of_tags
 
 if TYPE_CHECKING:
     from k2_lakehouse.cold.compaction import CompactionEngine
 
 GROUP = "maintenance"
 COLD_KEYS = [cold_key(name) for name in COLD_TO_WARM]
-RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
 class MaintenanceConfig(dg.Config):
@@ -41,17 +39,14 @@ OFFLOAD_DUE_AFTER = timedelta(minutes=75)
 
 def requested_hours(config: MaintenanceConfig, tags: dict[str, str]) -> HourRange | None:
     """The hours a run was launched for (run config, a partition range, or one partition); None for everything."""
-    spec = (config.partition_range or (f"{tags[RANGE_START]}...{tags[RANGE_END]}" if RANGE_START in tags else "")
-            or tags.get("dagster/partition", ""))
-    if not spec:
-        return None
-    first, _, last = spec.partition("...")
+    if not config.partition_range:
+        return range_of_tags(tags)
+    first, _, last = config.partition_range.partition("...")
     try:
-        start = datetime.strptime(first.strip(), PARTITIONS_START_FORMAT).replace(tzinfo=UTC)
-        end = datetime.strptime((last or first).strip(), PARTITIONS_START_FORMAT).replace(tzinfo=UTC)
+        return HourRange.of_keys(first, last or first)
     except ValueError:
-        raise dg.Failure(f"partition_range {spec!r} is not 'YYYY-MM-DD-HH:MM...YYYY-MM-DD-HH:MM'") from None
-    return HourRange(start, end + timedelta(hours=1))
+        raise dg.Failure(f"partition_range {config.partition_range!r} is not "
+                         "'YYYY-MM-DD-HH:MM...YYYY-MM-DD-HH:MM'") from None
 
 
 def _engine(config: MaintenanceConfig, spark: Spark) -> "CompactionEngine":
@@ -156,8 +151,7 @@ def audit(context: dg.AssetExecutionContext, config: MaintenanceConfig, warm: Wa
     partition_keys = set(hourly_partitions.get_partition_keys())
     for key in COLD_KEYS:
         done = context.instance.get_materialized_partitions(key)
-        gaps = [h.strftime(PARTITIONS_START_FORMAT) for h in audited_hours
-                if h.strftime(PARTITIONS_START_FORMAT) not in done and h.strftime(PARTITIONS_START_FORMAT) in partition_keys]
+        gaps = [key for key in map(partition_key, audited_hours) if key not in done and key in partition_keys]
         if gaps:
             missing[key.to_user_string()] = gaps
     yield dg.MaterializeResult(metadata={
