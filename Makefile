@@ -35,7 +35,7 @@ lint: venv
 
 # dagster dev runs the schedules and sensors too; runs queue one at a time (an embedded store admits one process).
 ui: venv
-	$(BIN)/python -c 'from k2_lakehouse.cli import ensure_dagster_instance; from k2_lakehouse.settings import load_settings; ensure_dagster_instance(load_settings())'
+	$(BIN)/python -m k2_lakehouse.instance
 	$(BIN)/dagster dev -w workspace.yaml
 
 # Every figure the README quotes; each script prints its own table (takes several minutes).

@@ -1,64 +1,39 @@
-"""`k2 demo | ingest | sql`: the platform from a terminal."""
+"""`k2 demo | ingest | sql`: the platform from a terminal.
+
+Only the commands live here: what they print is console.py's, the Dagster instance instance.py's, the demo
+demo.py's. Nothing imports this module, so a command may import anything.
+"""
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from k2_lakehouse.settings import ConfigurationError, Settings, dagster_home, load_settings
-from k2_lakehouse.warm.client import WarmStoreBusy, connect, redact
-
-if TYPE_CHECKING:
-    from clickhouse_connect.driver.client import Client
+from k2_lakehouse.console import format_table, print_ingest_summary, progress
+from k2_lakehouse.instance import ensure_dagster_instance
+from k2_lakehouse.settings import ConfigurationError, Settings, load_settings
+from k2_lakehouse.warm.client import WarmStoreBusy
+from k2_lakehouse.warm.schema import open_store
 
 EXIT_USAGE, EXIT_FAILED, EXIT_BUSY = 2, 1, 3
 
 
-def _client(settings: Settings) -> Client:
-    from k2_lakehouse.warm.schema import apply_schema
-
-    client = connect(settings.clickhouse_url, settings.busy_timeout_s)
-    apply_schema(client)
-    return client
-
-
-def format_table(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    cells = [[str(c) for c in columns], *[[("" if v is None else str(v)) for v in row] for row in rows]]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
-    lines = [" | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in cells]
-    lines.insert(1, "-+-".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 def cmd_sql(args: argparse.Namespace, settings: Settings) -> int:
-    client = _client(settings)
+    client = open_store(settings)
     result = client.query(args.query)
     print(format_table(result.column_names, result.result_rows))
     print(f"({len(result.result_rows)} rows)")
     return 0
 
 
-def _progress(path: Path, messages: int) -> None:
-    print(f"\r  {path.name}: {messages:,} messages", end="", file=sys.stderr, flush=True)
-
-
-def print_ingest_summary(summaries: Sequence[object]) -> None:
-    rows = [(Path(s.path).name, s.source_format, s.messages, s.trades, s.duplicates, s.skipped,
-             ", ".join(f"{k}={v}" for k, v in s.dlq.items()) or "-", f"{s.seconds:.2f}") for s in summaries]
-    print(format_table(("file", "format", "messages", "trades", "duplicates", "skipped", "dlq", "seconds"), rows))
-
-
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from k2_lakehouse.ingest.formats import FormatError
     from k2_lakehouse.ingest.load import ingest_file
 
-    client = _client(settings)
+    client = open_store(settings)
     paths = [Path(p) for p in args.paths]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
@@ -67,50 +42,13 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     summaries, failed = [], 0
     for path in paths:
         try:
-            summaries.append(ingest_file(client, path, args.format, args.symbol, progress=_progress))
+            summaries.append(ingest_file(client, path, args.format, args.symbol, progress=progress))
             print(file=sys.stderr)
         except FormatError as exc:
             print(f"k2 ingest: {exc}", file=sys.stderr)
             failed += 1
     print_ingest_summary(summaries)
     return EXIT_FAILED if failed else 0
-
-
-INSTANCE_HEADER = "# Written by k2"
-INSTANCE_CONFIG = (
-    f"{INSTANCE_HEADER}: embedded ClickHouse admits one process, so runs queue one at a time. Runs tagged\n"
-    "# dagster/max_retries (the offload job's) are launched again by the daemon when they fail.\n"
-    "concurrency:\n  runs:\n    max_concurrent_runs: 1\n"
-    "run_retries:\n  enabled: true\n"
-    "telemetry:\n  enabled: false\n"
-)
-
-
-# What earlier versions of k2 wrote. Such a file, unedited, is replaced by INSTANCE_CONFIG.
-EARLIER_INSTANCE_CONFIGS = (
-    f"{INSTANCE_HEADER}: embedded ClickHouse admits one process, so runs queue one at a time.\n"
-    "concurrency:\n  runs:\n    max_concurrent_runs: 1\n"
-    "telemetry:\n  enabled: false\n",
-)
-
-
-def ensure_dagster_instance(settings: Settings) -> Path:
-    """DAGSTER_HOME with k2's instance configuration (INSTANCE_CONFIG).
-
-    A dagster.yaml exactly as an earlier k2 wrote it is brought up to date. Any other (an operator's, or k2's
-    with an operator's edits: their storage, say) is left alone; if it does not enable run retries, a warning
-    says that failed offloads will not be launched again.
-    """
-    home = dagster_home(settings)
-    home.mkdir(parents=True, exist_ok=True)
-    os.environ["DAGSTER_HOME"] = str(home)
-    config = home / "dagster.yaml"
-    if not config.exists() or config.read_text() in EARLIER_INSTANCE_CONFIGS:
-        config.write_text(INSTANCE_CONFIG)
-    elif "run_retries" not in config.read_text():
-        print(f"k2: {config} does not enable run_retries: a failed offload_job run will not be launched again "
-              f"(k2's own configuration would:\n{INSTANCE_CONFIG})", file=sys.stderr)
-    return home
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -159,13 +97,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"done in {time.perf_counter() - started:.1f}s", file=sys.stderr)
     return code
 
-
-def closed_hours(hours: int, now: datetime | None = None) -> tuple[datetime, datetime]:
-    end = (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
-    return end - timedelta(hours=hours), end
-
-
-__all__ = ["closed_hours", "format_table", "main", "redact"]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -3,6 +3,7 @@
 CREATE ... IF NOT EXISTS keeps what an older k2 created. A materialized view holds no data, so one whose
 query differs from its file gets the file's query (ALTER ... MODIFY QUERY, atomic: no insert meanwhile
 goes unprocessed). A table holds data: one whose columns differ is reported, for a rebuild or a migration.
+Every `k2` command opens the store through `open_store`, so each finds the schema its code expects.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clickhouse_connect.driver.client import Client
+
+from k2_lakehouse.settings import Settings
+from k2_lakehouse.warm.client import connect
 
 SQL_DIR = Path(os.environ.get("K2_SQL_DIR", Path(__file__).resolve().parents[2] / "sql"))
 SYMBOLS_CSV = Path(__file__).resolve().parents[1] / "reference" / "symbols.csv"
@@ -36,6 +40,13 @@ class Symbol:
     exchange: str
     exchange_symbol: str
     symbol: str
+
+
+def open_store(settings: Settings) -> Client:
+    """The warm store K2_CLICKHOUSE_URL names, with sql/ applied (waits for a busy embedded store, see connect)."""
+    client = connect(settings.clickhouse_url, settings.busy_timeout_s)
+    apply_schema(client)
+    return client
 
 
 def schema_files(sql_dir: Path = SQL_DIR) -> list[Path]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from k2_lakehouse.cli import INSTANCE_CONFIG, ensure_dagster_instance
+from k2_lakehouse.instance import INSTANCE_CONFIG, ensure_dagster_instance
 from k2_lakehouse.settings import load_settings
 
 SESSION_5_CONFIG = ("# Written by k2: embedded ClickHouse admits one process, so runs queue one at a time.\n"
