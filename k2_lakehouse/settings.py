@@ -27,6 +27,7 @@ class Settings:
     iceberg_warehouse: str
     landing_dir: Path | None
     busy_timeout_s: float
+    spark_master: str = "local[*]"
 
 
 def _env(name: str, default: str) -> str:
@@ -64,6 +65,7 @@ def load_settings() -> Settings:
         iceberg_warehouse=_env("K2_ICEBERG_WAREHOUSE", f"file://{home / 'iceberg' / 'warehouse'}"),
         landing_dir=Path(landing).resolve() if landing else None,
         busy_timeout_s=busy_timeout_s,
+        spark_master=_env("K2_SPARK_MASTER", "local[*]"),
     )
 
 

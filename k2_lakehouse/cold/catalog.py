@@ -43,13 +43,17 @@ def _prepare_local_dirs(uri: str, warehouse: str) -> None:
 
 
 def load_catalog(settings: Settings | None = None) -> SqlCatalog:
-    """The "k2" SqlCatalog at K2_ICEBERG_CATALOG_URI, writing under K2_ICEBERG_WAREHOUSE.
+    """The "k2" SqlCatalog at K2_ICEBERG_CATALOG_URI, writing under K2_ICEBERG_WAREHOUSE."""
+    settings = settings or load_settings()
+    return catalog_at(settings.iceberg_catalog_uri, settings.iceberg_warehouse)
+
+
+def catalog_at(uri: str, warehouse: str) -> SqlCatalog:
+    """The "k2" SqlCatalog at `uri`, writing under `warehouse`.
 
     Works with sqlite:///path/catalog.db and postgresql+psycopg2://user@host/db (psycopg2 comes with
     pyiceberg's sql-postgres extra).
     """
-    settings = settings or load_settings()
-    uri, warehouse = settings.iceberg_catalog_uri, settings.iceberg_warehouse
     if not uri.startswith(_SUPPORTED_URI_PREFIXES):
         raise ConfigurationError(
             f"K2_ICEBERG_CATALOG_URI must be a sqlite:/// or postgresql+psycopg2:// URI, got {uri.split('@')[-1]!r}"

@@ -5,19 +5,21 @@ the hour (late trades, a reloaded landing file), and every layer changes with th
 or a layer is re-sealed (a symbol added to the registry moves DLQ rows into silver). So a cold hour is a
 candidate when a raw row of its hour was inserted, or its warm layer was re-sealed, after the offload began
 to read; a candidate is stale when its content comparison with warm (verify.matches_warm) fails. Offloads
-that read after every change are never compared, which keeps a tick cheap after a month's backfill.
+that read after every change are never compared, which keeps a tick cheap after a month's backfill. The stale
+hours are re-sealed and re-offloaded in ranged runs (reoffload_runs). What Dagster recorded (which offloads,
+which re-seals, when each run began) is read by offload_history.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, NamedTuple
 
 from k2_lakehouse.cold.tables import cold_table
 from k2_lakehouse.cold.verify import VerifyResult, matches_warm
-from k2_lakehouse.hours import EPOCH, HourRange
+from k2_lakehouse.hours import EPOCH, ONE_HOUR, HourRange, contiguous_ranges, partition_key
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
@@ -54,6 +56,14 @@ def inserts_since(client: Client, since: datetime, hours: Iterable[datetime] | N
     return {hour.replace(tzinfo=UTC): Inserts(int(n), latest.replace(tzinfo=UTC)) for hour, n, latest in rows}
 
 
+def inserts_since_offloads(client: Client, offloads: Sequence[Offload]) -> dict[datetime, Inserts]:
+    """hour -> what was inserted into it since the earliest of the offloads began to read (less the margin), for
+    the offloads' hours."""
+    if not offloads:
+        return {}
+    return inserts_since(client, min(o.read_from for o in offloads) - VISIBILITY_MARGIN, {o.hour for o in offloads})
+
+
 @dataclass(frozen=True)
 class Arrivals:
     """What the sensor has seen arrive: the latest insert, and the rows per hour since a margin before it.
@@ -81,6 +91,7 @@ class Arrivals:
     def from_json(cls, data: Mapping[str, object]) -> Arrivals:
         latest = datetime.fromisoformat(str(data["inserted_after"])) if "inserted_after" in data else EPOCH
         seen = data.get("seen") or {}
+        # The cursor is JSON to_json wrote: "seen" is an object of hour -> count, which `object` does not say.
         return cls(latest, {datetime.fromisoformat(h): int(n) for h, n in seen.items()})  # type: ignore[union-attr]
 
 
@@ -123,3 +134,20 @@ def stale_offloads(client: Client, catalog: Catalog, offloads: Iterable[Offload]
         if not verdict.ok:
             stale[offload] = verdict
     return stale
+
+
+def reoffload_runs(stale: Iterable[Offload], changed: Mapping[tuple[str, datetime], datetime]) -> list[tuple[HourRange, str]]:
+    """The runs that re-seal and re-offload the stale offloads' hours: one per contiguous range, with a run key.
+
+    The run key names the range and the latest change of its hours, so a retried tick, or the next one, requests
+    the same change once, and a later change of the same hours is requested again.
+    """
+    last_change: dict[datetime, datetime] = {}
+    for offload in stale:
+        change = changed[(offload.cold_name, offload.hour)]
+        last_change[offload.hour] = max(change, last_change.get(offload.hour, change))
+    runs = []
+    for hours in contiguous_ranges(sorted(last_change)):
+        latest = max(t for hour, t in last_change.items() if hours.start <= hour < hours.end)
+        runs.append((hours, f"stale:{partition_key(hours.start)}...{partition_key(hours.end - ONE_HOUR)}:{latest.isoformat()}"))
+    return runs

@@ -1,18 +1,24 @@
-"""Dagster resources over the plain storage clients. Secrets arrive through dagster.EnvVar."""
+"""The resources every domain shares: the warm store, the cold catalog and Spark, built from Settings at load.
+
+Each resource holds the value it will use, so the UI's resource page shows what runs connect to. A value that
+can carry a password (the ClickHouse URL, the catalog URI) is, when it comes from the environment, a
+`dagster.EnvVar`: Dagster stores and shows the variable's name and reads the value when a run starts, so the
+secret never enters a config snapshot, the UI or a log. A default derived from K2_HOME holds no secret and is
+shown as it is.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-from pydantic import PrivateAttr
+from pydantic import Field, PrivateAttr
 
-from k2_lakehouse.settings import load_settings
-from k2_lakehouse.warm.client import is_embedded, session
+from k2_lakehouse.settings import Settings
+from k2_lakehouse.warm.client import session
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
@@ -21,64 +27,43 @@ if TYPE_CHECKING:
 
 
 class WarmStore(dg.ConfigurableResource):
-    """ClickHouse, embedded (chdb://path) or a server (http(s)://user:password@host:port)."""
+    """ClickHouse, embedded (chdb:///path) or a server (http(s)://user:password@host:port)."""
 
-    url: str = ""
-    busy_timeout_s: float = 10.0
-
-    @property
-    def resolved_url(self) -> str:
-        return self.url or load_settings().clickhouse_url
-
-    @property
-    def embedded(self) -> bool:
-        return is_embedded(self.resolved_url)
+    url: str = Field(description="K2_CLICKHOUSE_URL: chdb:///path runs ClickHouse in the run's process (one process "
+                                 "at a time per path); http(s)://user:password@host:port reaches a server.")
+    busy_timeout_s: float = Field(description="K2_BUSY_TIMEOUT_S: seconds to wait for an embedded store another "
+                                              "process holds before failing with a message naming it.")
 
     @contextmanager
     def client(self) -> Iterator[Client]:
-        with session(self.resolved_url, self.busy_timeout_s) as client:
+        with session(self.url, self.busy_timeout_s) as client:
             yield client
 
 
-def warm_store_from_env() -> WarmStore:
-    # EnvVar keeps a server password out of code, config snapshots and logs.
-    url = dg.EnvVar("K2_CLICKHOUSE_URL") if os.environ.get("K2_CLICKHOUSE_URL") else ""
-    return WarmStore(url=url, busy_timeout_s=load_settings().busy_timeout_s)
-
-
 class ColdStore(dg.ConfigurableResource):
-    """The Iceberg SQL catalog "k2". Empty fields fall back to K2_ICEBERG_CATALOG_URI / K2_ICEBERG_WAREHOUSE."""
+    """The Iceberg SQL catalog "k2" and the warehouse its tables are written to."""
 
-    catalog_uri: str = ""
-    warehouse: str = ""
+    catalog_uri: str = Field(description="K2_ICEBERG_CATALOG_URI: the SQL catalog, sqlite:///path/catalog.db or "
+                                         "postgresql+psycopg2://user:password@host/db.")
+    warehouse: str = Field(description="K2_ICEBERG_WAREHOUSE: where Iceberg data and metadata files are written "
+                                       "(file:///path, or an object store).")
 
     def catalog(self) -> SqlCatalog:
-        from k2_lakehouse.cold.catalog import load_catalog
+        from k2_lakehouse.cold.catalog import catalog_at
 
-        settings = load_settings()
-        return load_catalog(replace(
-            settings,
-            iceberg_catalog_uri=self.catalog_uri or settings.iceberg_catalog_uri,
-            iceberg_warehouse=self.warehouse or settings.iceberg_warehouse,
-        ))
-
-
-def cold_store_from_env() -> ColdStore:
-    # The catalog URI may hold a database password: EnvVar, never a literal.
-    uri = dg.EnvVar("K2_ICEBERG_CATALOG_URI") if os.environ.get("K2_ICEBERG_CATALOG_URI") else ""
-    warehouse = dg.EnvVar("K2_ICEBERG_WAREHOUSE") if os.environ.get("K2_ICEBERG_WAREHOUSE") else ""
-    return ColdStore(catalog_uri=uri, warehouse=warehouse)
+        return catalog_at(self.catalog_uri, self.warehouse)
 
 
 class Spark(dg.ConfigurableResource):
     """dagster-pyspark's LazyPySparkResource, imported on first use.
 
-    Importing dagster_pyspark imports pyspark, a third of a second at every definitions load, and only
-    the Spark compaction engine needs it; the session itself starts only when that engine asks for it.
+    Importing dagster_pyspark imports pyspark, which every definitions load would pay for, while only the Spark
+    compaction engine needs it; the session itself starts only when that engine asks for it.
     """
 
-    spark_config: dict[str, str]
-    _pyspark: Any = PrivateAttr(default=None)
+    spark_config: dict[str, str] = Field(description="The Spark session's configuration; spark.master is "
+                                                     "K2_SPARK_MASTER. Spark only reads and writes Parquet here.")
+    _pyspark: Any = PrivateAttr(default=None)  # LazyPySparkResource: typing it would import pyspark
 
     @property
     def spark_session(self) -> SparkSession:
@@ -89,11 +74,29 @@ class Spark(dg.ConfigurableResource):
         return self._pyspark.spark_session
 
 
-def spark_config_from_env() -> dict[str, str]:
-    """local[*] here; K2_SPARK_MASTER points at a cluster in production. Spark only reads and writes Parquet."""
+def from_environment(name: str, value: str) -> str:
+    """`value` as Dagster should hold it: dagster.EnvVar(name) when the environment set it (it may hold a
+    password), else the default it was derived from."""
+    return dg.EnvVar(name) if os.environ.get(name, "").strip() else value
+
+
+def spark_config(settings: Settings) -> dict[str, str]:
+    """local[*] here; K2_SPARK_MASTER points at a cluster in production."""
     return {
-        "spark.master": os.environ.get("K2_SPARK_MASTER", "local[*]"),
+        "spark.master": settings.spark_master,
         "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.enabled": "false",
+    }
+
+
+def resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    """Every resource the assets, sensors and checks ask for, by the name they ask for it."""
+    return {
+        "warm": WarmStore(url=from_environment("K2_CLICKHOUSE_URL", settings.clickhouse_url),
+                          busy_timeout_s=settings.busy_timeout_s),
+        "cold_store": ColdStore(catalog_uri=from_environment("K2_ICEBERG_CATALOG_URI", settings.iceberg_catalog_uri),
+                                warehouse=settings.iceberg_warehouse),
+        # Lazy: pyspark is imported and Spark started only when the Spark compaction engine is chosen.
+        "spark": Spark(spark_config=spark_config(settings)),
     }

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from clickhouse_connect.driver.client import Client
 
-from k2_lakehouse.cold.staleness import EPOCH, Arrivals, Inserts, Offload, changes_since_offload
+from k2_lakehouse.cold.staleness import EPOCH, Arrivals, Inserts, Offload, changes_since_offload, reoffload_runs
 from k2_lakehouse_tests.cold.conftest import add_late_kraken_trade
 
 HOUR = datetime(2025, 11, 10, 20, tzinfo=UTC)
@@ -42,3 +42,16 @@ def test_the_cursor_counts_rows_per_hour_and_survives_json(warm: Client) -> None
     _, seen = Arrivals(EPOCH, {}).next(warm)
     assert Arrivals.from_json(seen.to_json()) == seen
     assert seen.seen == {HOUR: 1}
+
+
+def test_stale_hours_are_requested_in_contiguous_ranges_keyed_by_their_hours_and_latest_change() -> None:
+    one, two, three = (READ + timedelta(minutes=m) for m in (1, 2, 3))
+    changed = {("raw_trades", HOUR): one, ("silver_trades", HOUR): three,  # 20:00, two tables
+               ("raw_trades", HOUR + timedelta(hours=1)): two,  # 21:00
+               ("raw_trades", HOUR + timedelta(hours=3)): one}  # 23:00, after a gap
+    stale = [Offload(name, hour, READ) for name, hour in changed]
+    runs = reoffload_runs(stale, changed)
+    assert [(hours.start, hours.end) for hours, _ in runs] == [(HOUR, HOUR + timedelta(hours=2)),
+                                                              (HOUR + timedelta(hours=3), HOUR + timedelta(hours=4))]
+    assert [key for _, key in runs] == ["stale:2025-11-10-20:00...2025-11-10-21:00:2026-01-01T00:03:00+00:00",
+                                        "stale:2025-11-10-23:00...2025-11-10-23:00:2026-01-01T00:01:00+00:00"]

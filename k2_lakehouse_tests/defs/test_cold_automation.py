@@ -32,9 +32,10 @@ def instance() -> dg.DagsterInstance:
 
 
 def _defs() -> dg.Definitions:
-    from k2_lakehouse.definitions import defs
+    from k2_lakehouse.definitions import build_defs
+    from k2_lakehouse.settings import load_settings
 
-    return defs
+    return build_defs(load_settings())  # resources hold the settings of their load: this test's K2_HOME and catalog
 
 
 def _run(instance: dg.DagsterInstance, job: str, tags: dict[str, str] | None = None,
@@ -102,7 +103,7 @@ def test_the_offload_schedule_launches_every_closed_hour_once_across_ticks_retri
     from dagster._core.workspace.load_target import ModuleTarget
     from dagster._scheduler.scheduler import launch_scheduled_runs
 
-    from k2_lakehouse.defs.automation import OFFLOAD_CATCH_UP
+    from k2_lakehouse.defs.cold.schedules import OFFLOAD_CATCH_UP
 
     target = ModuleTarget(module_name="k2_lakehouse.definitions", attribute="defs", working_directory=str(Path.cwd()),
                           location_name="k2_lakehouse")
@@ -142,16 +143,16 @@ def test_nightly_schedules_run_once_a_day_with_a_dated_run_key(name: str, cron: 
 
 def test_the_latest_materialization_of_every_partition_is_found_across_pages_and_chunks(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from k2_lakehouse.defs import automation
+    from k2_lakehouse.cold import offload_history
 
-    monkeypatch.setattr(automation, "EVENT_PAGE", 2)  # stands for 1,000: two chunks of two hours, pages of two events
+    monkeypatch.setattr(offload_history, "EVENT_PAGE", 2)  # stands for 1,000: two chunks of two hours, pages of two events
     instance = dg.DagsterInstance.ephemeral()
     key = dg.AssetKey(["cold", "raw_trades"])
     offloads = ["2025-11-10-00:00", "2025-11-10-01:00", "2025-11-10-03:00", "2025-11-10-02:00", "2025-11-10-02:00"]
     for partition in offloads:  # 02:00 offloaded twice, last: its second page holds 03:00
         instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=key, partition=partition))
 
-    latest = automation.latest_materializations(instance, key, sorted(set(offloads)))
+    latest = offload_history.latest_materializations(instance, key, sorted(set(offloads)))
 
     assert sorted(latest) == sorted(set(offloads))
 
@@ -218,10 +219,10 @@ def test_a_late_trade_marks_its_hour_stale_in_the_ui_until_the_reoffload(
 
 def test_an_offload_recorded_while_a_tick_reads_is_read_by_the_next_tick(
         offloaded: dg.ExecuteInProcessResult, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch) -> None:
-    from k2_lakehouse.defs import automation
+    from k2_lakehouse.cold import offload_history
 
     first = _sensor_tick(instance, None)
-    read = automation.materializations_after
+    read = offload_history.materializations_after
 
     def offloads_finish_meanwhile(instance: dg.DagsterInstance, key: dg.AssetKey, *args: int) -> list:
         records = read(instance, key, *args)
@@ -230,9 +231,9 @@ def test_an_offload_recorded_while_a_tick_reads_is_read_by_the_next_tick(
                 instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=later, partition="2025-11-10-18:00"))
         return records
 
-    monkeypatch.setattr(automation, "materializations_after", offloads_finish_meanwhile)
+    monkeypatch.setattr(offload_history, "materializations_after", offloads_finish_meanwhile)
     during = _sensor_tick(instance, first.cursor)
-    monkeypatch.setattr(automation, "materializations_after", read)
+    monkeypatch.setattr(offload_history, "materializations_after", read)
     after = _sensor_tick(instance, during.cursor)
 
     assert during.skip_message is not None and during.skip_message.startswith("0 hours")

@@ -57,11 +57,11 @@ def test_an_instance_file_k2_wrote_and_an_operator_edited_is_left_alone(
 
 def test_a_failed_offload_run_is_marked_for_the_daemon_to_launch_again(
         prepared_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from k2_lakehouse.definitions import defs
+    from k2_lakehouse.definitions import build_defs
 
     monkeypatch.setenv("K2_CLICKHOUSE_URL", "http://127.0.0.1:9")  # nothing listens: the run fails
     with dg.DagsterInstance.from_config(str(prepared_home)) as instance:
-        result = defs.resolve_job_def("offload_job").execute_in_process(
+        result = build_defs(load_settings()).resolve_job_def("offload_job").execute_in_process(
             instance=instance, partition_key="2025-11-10-17:00", raise_on_error=False)
         assert not result.success
         run = instance.get_run_by_id(result.run_id)

@@ -43,10 +43,11 @@ def dagster_state(warm: Client, datasets: Path, tmp_path: Path, monkeypatch: pyt
     home = tmp_path / "dagster"
     home.mkdir()
     ingest_file(warm, datasets / KRAKEN_TRADES)
-    from k2_lakehouse.definitions import defs
+    from k2_lakehouse.definitions import build_defs
+    from k2_lakehouse.settings import load_settings
 
     with dg.DagsterInstance.local_temp(str(home)) as instance:
-        result = defs.resolve_job_def("offload_job").execute_in_process(instance=instance, tags={
+        result = build_defs(load_settings()).resolve_job_def("offload_job").execute_in_process(instance=instance, tags={
             "dagster/asset_partition_range_start": "2025-11-10-18:00",
             "dagster/asset_partition_range_end": "2025-11-10-19:00"})
         assert result.success

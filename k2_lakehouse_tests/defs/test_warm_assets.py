@@ -22,9 +22,10 @@ def instance() -> dg.DagsterInstance:
 
 
 def _run_warm_range(instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
-    from k2_lakehouse.definitions import defs
+    from k2_lakehouse.definitions import build_defs
+    from k2_lakehouse.settings import load_settings
 
-    return defs.resolve_job_def("warm_seal_job").execute_in_process(instance=instance, tags=RANGE_TAGS)
+    return build_defs(load_settings()).resolve_job_def("warm_seal_job").execute_in_process(instance=instance, tags=RANGE_TAGS)
 
 
 def test_a_partition_range_seals_in_one_run_with_every_check_passing(

@@ -8,8 +8,9 @@ import dagster as dg
 
 from k2_lakehouse.cold.names import COLD_TO_WARM
 from k2_lakehouse.defs.partitions import hourly_partitions, hours_of, log_check_per_partition
+from k2_lakehouse.defs.policies import OWNERS, POOL
 from k2_lakehouse.defs.resources import ColdStore, WarmStore
-from k2_lakehouse.defs.warm.assets import OWNERS, POOL, warm_key
+from k2_lakehouse.defs.warm.assets import warm_key
 
 if TYPE_CHECKING:
     from k2_lakehouse.cold.verify import VerifyResult

@@ -6,7 +6,7 @@ range (run config `partition_range`, or Dagster's partition range tags) only tho
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import dagster as dg
 from pydantic import Field
@@ -14,8 +14,8 @@ from pydantic import Field
 from k2_lakehouse.cold.names import COLD_TO_WARM
 from k2_lakehouse.defs.cold.assets import cold_key
 from k2_lakehouse.defs.partitions import hourly_partitions
+from k2_lakehouse.defs.policies import OWNERS, POOL
 from k2_lakehouse.defs.resources import ColdStore, Spark, WarmStore
-from k2_lakehouse.defs.warm.assets import OWNERS, POOL
 from k2_lakehouse.hours import HourRange, partition_key, range_of_tags
 
 if TYPE_CHECKING:
@@ -28,7 +28,10 @@ COLD_KEYS = [cold_key(name) for name in COLD_TO_WARM]
 class MaintenanceConfig(dg.Config):
     partition_range: str = Field(
         default="", description="Hours to act on, as Dagster partition keys 'A...B' (inclusive); empty: everything.")
-    engine: str = Field(default="in_process", description="Compaction engine: in_process or spark.")
+    # A Literal, so a misspelt engine fails run-config validation at launch instead of the step mid-run.
+    engine: Literal["in_process", "spark"] = Field(
+        default="in_process", description="Compaction engine: in_process (polars, in the run's process) or spark "
+                                          "(K2_SPARK_MASTER).")
     dry_run: bool = Field(default=False, description="Orphan files: list what would be deleted, delete nothing.")
 
 
@@ -49,14 +52,10 @@ def requested_hours(config: MaintenanceConfig, tags: dict[str, str]) -> HourRang
                          "'YYYY-MM-DD-HH:MM...YYYY-MM-DD-HH:MM'") from None
 
 
-def _engine(config: MaintenanceConfig, spark: Spark) -> "CompactionEngine":
+def compaction_engine(config: MaintenanceConfig, spark: Spark) -> "CompactionEngine":
     from k2_lakehouse.cold.compaction import InProcessEngine, SparkEngine
 
-    if config.engine == "spark":
-        return SparkEngine(spark.spark_session)
-    if config.engine == "in_process":
-        return InProcessEngine()
-    raise dg.Failure(f"unknown compaction engine {config.engine!r}: in_process or spark")
+    return SparkEngine(spark.spark_session) if config.engine == "spark" else InProcessEngine()
 
 
 @dg.asset(key=["maintenance", "compaction"], deps=COLD_KEYS, group_name=GROUP, owners=OWNERS, pool=POOL,
@@ -69,7 +68,7 @@ def compaction(context: dg.AssetExecutionContext, config: MaintenanceConfig, col
     from k2_lakehouse.cold.tables import ensure_cold_tables
 
     hours = requested_hours(config, context.run.tags)
-    engine = _engine(config, spark)
+    engine = compaction_engine(config, spark)
     tables = ensure_cold_tables(cold_store.catalog())
     report = {}
     for name, table in tables.items():

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from k2_lakehouse.defs.partitions import hourly_partitions, hours_of
+from k2_lakehouse.defs.policies import OWNERS, POOL
 from k2_lakehouse.defs.resources import WarmStore
 from k2_lakehouse.warm import seal
 from k2_lakehouse.warm.tables import (
@@ -22,9 +23,7 @@ if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
 
 GROUP = "warm"
-OWNERS = ["team:data-platform"]
 KINDS = {"clickhouse", "sql"}
-POOL = "k2_warm_store"
 
 _common = dict(
     group_name=GROUP,
