@@ -30,7 +30,6 @@ polars/numpy), :mod:`.in_process` and :mod:`.spark` (the engines; only the latte
 from k2_lakehouse.cold.compaction.compact import compact_partition, compact_table
 from k2_lakehouse.cold.compaction.in_process import InProcessEngine, write_with_polars
 from k2_lakehouse.cold.compaction.model import (
-    DEFAULT_MAX_ATTEMPTS,
     DEFAULT_TARGET_FILE_BYTES,
     SNAPSHOT_ENGINE,
     SNAPSHOT_FILES_AFTER,
@@ -48,7 +47,6 @@ from k2_lakehouse.cold.compaction.sort_keys import sort_frame
 from k2_lakehouse.cold.compaction.spark import SparkEngine
 
 __all__ = [
-    "DEFAULT_MAX_ATTEMPTS",
     "DEFAULT_TARGET_FILE_BYTES",
     "SNAPSHOT_ENGINE",
     "SNAPSHOT_FILES_AFTER",

@@ -35,6 +35,7 @@ from pyiceberg.table.update import (
     TableUpdate,
 )
 
+from k2_lakehouse.cold.commit_retry import ConcurrentChangeError, retry_on_conflict
 from k2_lakehouse.cold.compaction.files import delete_quietly
 from k2_lakehouse.cold.compaction.model import (
     SNAPSHOT_ENGINE,
@@ -43,14 +44,11 @@ from k2_lakehouse.cold.compaction.model import (
     SNAPSHOT_OPERATION,
     SNAPSHOT_PARTITION,
     PartitionRef,
+    table_name,
 )
 from k2_lakehouse.cold.compaction.planning import ManifestCache, live_entries, live_files, partition_manifests
 
 logger = logging.getLogger(__name__)
-
-
-COMMIT_RETRIES = 4
-"""Re-commits on top of a snapshot that landed first, as long as it left the partition's files alone."""
 
 
 def commit_swap(
@@ -65,8 +63,10 @@ def commit_swap(
     """Swap ``old_files`` for ``new_files`` in one OVERWRITE snapshot; returns its id.
 
     Another writer's commit that landed first (CommitFailedException) is harmless when it left the partition's
-    files alone (an offload of another day): the swap is re-planned on top of it. Otherwise the exception
-    propagates and the caller starts over.
+    files alone (an offload of another day): the swap is re-planned on top of it, as often as the table's
+    ``commit.retry.*`` properties allow (what pyiceberg's own transaction would do for its producers). A
+    change to the partition raises ConcurrentChangeError, and running out of retries CommitConflictError:
+    the caller then starts over.
     """
     properties = {
         SNAPSHOT_OPERATION: "compaction",
@@ -78,15 +78,18 @@ def commit_swap(
     # Same as add_files: readers fall back to names for engine-written files without field ids.
     name_mapping = isinstance(output, list) and table.metadata.name_mapping() is None
     old_paths = {f.file_path for f in old_files}
-    for retry in range(COMMIT_RETRIES + 1):
-        try:
-            return commit_overwrite_snapshot(table, ref, old_files, new_files, properties, name_mapping, cache)
-        except CommitFailedException:
+
+    def attempt(number: int) -> int:
+        if number > 1:
             table.refresh()
-            if retry == COMMIT_RETRIES or {f.file_path for f in live_files(table, ref, cache).get(ref, [])} != old_paths:
-                raise
+            if {f.file_path for f in live_files(table, ref, cache).get(ref, [])} != old_paths:
+                raise ConcurrentChangeError("a snapshot that landed first changed the partition's files")
             logger.info("compaction of %s: another snapshot landed first; committing on top of it", ref.path(table))
-    raise AssertionError("unreachable")
+        return commit_overwrite_snapshot(table, ref, old_files, new_files, properties, name_mapping, cache)
+
+    return retry_on_conflict(table, attempt, operation="compaction commit",
+                             subject=f"partition {ref.path(table)} of {table_name(table)}",
+                             retry_on=(CommitFailedException,))
 
 
 def commit_overwrite_snapshot(

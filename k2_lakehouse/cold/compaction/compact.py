@@ -2,16 +2,16 @@
 
 Concurrency: an offload can replace or add files in the very partition being compacted. Before committing,
 the table is re-loaded and the partition's live file set is compared with the set that was read; any
-difference means the rewrite is stale, so its files are deleted and the whole compaction starts again
-(up to ``max_attempts``). A change that lands after that check is caught by the catalog's optimistic
-commit (``CommitFailedException``: another snapshot landed first). If that snapshot left the partition's files
-alone, the swap is re-planned on top of it (:mod:`.commit`); otherwise the compaction is retried the same way.
-Nothing is ever committed from a stale read, so rows are neither lost nor duplicated.
+difference means the rewrite is stale, so its files are deleted and the whole compaction starts again (as
+often as the table's ``commit.retry.*`` properties allow: :mod:`k2_lakehouse.cold.commit_retry`). A change
+that lands after that check is caught by the catalog's optimistic commit (``CommitFailedException``: another
+snapshot landed first). If that snapshot left the partition's files alone, the swap is re-planned on top of
+it (:mod:`.commit`); otherwise the compaction is retried the same way. Nothing is ever committed from a stale
+read, so rows are neither lost nor duplicated.
 """
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 
@@ -19,10 +19,10 @@ from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
 
+from k2_lakehouse.cold.commit_retry import CommitConflictError, ConcurrentChangeError, RetryPolicy, retry_on_conflict
 from k2_lakehouse.cold.compaction.commit import commit_swap
 from k2_lakehouse.cold.compaction.files import delete_quietly, materialize
 from k2_lakehouse.cold.compaction.model import (
-    DEFAULT_MAX_ATTEMPTS,
     DEFAULT_TARGET_FILE_BYTES,
     CompactionConflictError,
     CompactionEngine,
@@ -38,8 +38,6 @@ from k2_lakehouse.cold.compaction.planning import (
     resolve_partition,
 )
 
-logger = logging.getLogger(__name__)
-
 
 def compact_partition(
     table: Table,
@@ -48,11 +46,14 @@ def compact_partition(
     sort_columns: Sequence[str],
     target_file_bytes: int = DEFAULT_TARGET_FILE_BYTES,
     *,
-    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    max_attempts: int | None = None,
     before_commit: Callable[[int], None] | None = None,
     after_verify: Callable[[int], None] | None = None,
 ) -> CompactionResult:
     """Replace the live data files of one partition by compacted, sorted files in one atomic snapshot.
+
+    Attempts (each a fresh read, rewrite and commit) follow the table's ``commit.retry.*`` properties
+    (:mod:`k2_lakehouse.cold.commit_retry`); ``max_attempts`` overrides their number.
 
     ``before_commit(attempt)`` runs after the new files are written and before the partition is re-checked;
     ``after_verify(attempt)`` runs after the re-check, right before the catalog commit. Both exist so tests
@@ -63,18 +64,19 @@ def compact_partition(
     """
     if target_file_bytes <= 0:
         raise ValueError(f"target_file_bytes={target_file_bytes} must be positive")
-    if max_attempts < 1:
-        raise ValueError(f"max_attempts={max_attempts} must be at least 1")
+    policy = RetryPolicy.of(table)
+    if max_attempts is not None:
+        policy = policy.with_max_attempts(max_attempts)
     started = time.perf_counter()
     ref = resolve_partition(table, partition)
     sort_list = list(sort_columns)
-    conflicts: list[str] = []
     manifest_cache: ManifestCache = {}
-    for attempt in range(1, max_attempts + 1):
+
+    def attempt(number: int) -> CompactionResult:
         table.refresh()
         old_files = live_files(table, ref, manifest_cache).get(ref, [])
         if len(old_files) < 2:
-            return _result(table, ref, engine, old_files, old_files, None, started, attempt)
+            return _result(table, ref, engine, old_files, old_files, None, started, number)
         old_paths = {f.file_path for f in old_files}
 
         output = engine.rewrite(table, old_files, sort_list, target_file_bytes)
@@ -90,38 +92,35 @@ def compact_partition(
                     "Check the engine and the partition's files before retrying"
                 )
             if before_commit is not None:
-                before_commit(attempt)
+                before_commit(number)
             table.refresh()
             current = {f.file_path for f in live_files(table, ref, manifest_cache).get(ref, [])}
             if current != old_paths:
-                conflicts.append(
-                    f"attempt {attempt}: {len(current - old_paths)} file(s) added and "
-                    f"{len(old_paths - current)} removed by a concurrent writer"
-                )
-                logger.info("compaction of %s: %s; retrying", ref.path(table), conflicts[-1])
-                delete_quietly(table.io, written)
-                continue
+                raise ConcurrentChangeError(
+                    f"{len(current - old_paths)} file(s) added and {len(old_paths - current)} removed by a "
+                    "concurrent writer")
             if after_verify is not None:
-                after_verify(attempt)
+                after_verify(number)
         except BaseException:
             delete_quietly(table.io, written)  # nothing references them yet
             raise
 
         try:
             snapshot_id = commit_swap(table, ref, engine.name, old_files, new_files, output, manifest_cache)
-        except CommitFailedException as exc:
+        except RETRY_ON:
             # The commit did not land (the partition changed under it), so the new files are unreferenced.
             # Any other error leaves the outcome unknown: the files stay (orphan removal judges them later).
-            conflicts.append(f"attempt {attempt}: {type(exc).__name__}: {exc}")
-            logger.info("compaction of %s lost a commit race (%s); retrying", ref.path(table), exc)
             delete_quietly(table.io, written)
-            continue
-        return _result(table, ref, engine, old_files, new_files, snapshot_id, started, attempt)
-    raise CompactionConflictError(
-        f"partition {ref.path(table)} of {table_name(table)} changed under every one of {max_attempts} "
-        f"compaction attempts ({'; '.join(conflicts)}). Run it again when offloads to that partition are idle, "
-        "or raise max_attempts"
-    )
+            raise
+        return _result(table, ref, engine, old_files, new_files, snapshot_id, started, number)
+
+    return retry_on_conflict(table, attempt, operation="compaction", subject=f"partition {ref.path(table)} of "
+                             f"{table_name(table)}", retry_on=RETRY_ON, policy=policy, error=CompactionConflictError)
+
+
+RETRY_ON = (CommitFailedException, ConcurrentChangeError, CommitConflictError)
+"""What makes a compaction start over: a lost commit, a partition changed before the commit, or a swap that
+could not be committed on top of other writers' snapshots (``commit.commit_swap``)."""
 
 
 def _result(

@@ -14,8 +14,9 @@ from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
 from pyiceberg.typedef import Record
 
+from k2_lakehouse.cold.commit_retry import CommitConflictError
+
 DEFAULT_TARGET_FILE_BYTES = 128 * 1024 * 1024
-DEFAULT_MAX_ATTEMPTS = 3
 
 SNAPSHOT_OPERATION = "k2.operation"
 SNAPSHOT_ENGINE = "k2.engine"
@@ -28,7 +29,7 @@ class CompactionError(RuntimeError):
     """Compaction could not produce a correct rewrite; the table was left unchanged."""
 
 
-class CompactionConflictError(CompactionError):
+class CompactionConflictError(CompactionError, CommitConflictError):
     """Concurrent writers kept changing the partition; every attempt was abandoned before commit."""
 
 
