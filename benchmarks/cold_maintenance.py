@@ -62,13 +62,13 @@ from k2_lakehouse.cold.compaction import (
     CompactionEngine,
     InProcessEngine,
     SparkEngine,
-    _write_with_polars,
     compact_partition,
-    content_checksum,
     resolve_partition,
+    write_with_polars,
 )
 from k2_lakehouse.cold.retention import expire_snapshots, local_path
 from k2_lakehouse_tests.maintenance.conftest import SILVER_SCHEMA, SILVER_SPEC
+from k2_lakehouse_tests.support.cold import content_checksum
 
 DAY = dt.date(2024, 3, 1)
 SILVER = "silver_trades"
@@ -222,7 +222,7 @@ def read_write_floor(catalog: Catalog, metadata_location: str, runs: int) -> lis
     for _ in range(runs):
         started, cpu_started = time.perf_counter(), time.process_time()
         frame = pl.read_parquet(paths, hive_partitioning=False, glob=False)
-        written = _write_with_polars(table, ref, frame, frame.height)
+        written = write_with_polars(table, ref, frame, frame.height)
         seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
         for uri in written:
             table.io.delete(uri)

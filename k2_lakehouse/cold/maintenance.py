@@ -1,6 +1,6 @@
 """Nightly maintenance over the cold tables: which partitions, which sort, and the audit.
 
-The engines themselves live in compaction.py and retention.py; this module decides what they act on.
+The engines themselves live in the compaction package and retention.py; this module decides what they act on.
 """
 
 from __future__ import annotations

@@ -26,7 +26,8 @@ Concurrency: optimistic. Two offloads of one table may run at once. The first co
 other's commit fails the catalog's compare-and-swap. pyiceberg then re-applies it on the new head
 only if nothing it depends on changed (serializable isolation: no file was added to or removed from
 its range meanwhile); otherwise it raises, and `offload_hours` reloads the table, re-plans the
-removals against the new head and commits again, reusing the files it already staged. Offloads of
+removals against the new head and commits again, reusing the files it already staged (both retries follow
+the table's `commit.retry.*` properties: `commit_retry`). Offloads of
 different hours therefore both land; offloads of the same hour end with exactly one copy.
 """
 
@@ -34,7 +35,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import shutil
 import signal
 import time
@@ -54,6 +54,7 @@ from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
 
 from k2_lakehouse.cold.catalog import local_path
+from k2_lakehouse.cold.commit_retry import retry_on_conflict
 from k2_lakehouse.cold.tables import COLD_TABLES, FILE_SPANS, ColdTable, cold_table
 from k2_lakehouse.hours import HourRange
 from k2_lakehouse.warm.content import table_checksum
@@ -65,7 +66,6 @@ KILL_ENV = "K2_TEST_KILL_AT"
 KILL_POINTS = ("after_data_files", "before_commit", "during_commit", "after_commit")
 """Where a test may have the process SIGKILL itself, to prove a crash anywhere leaves a valid table."""
 
-MAX_COMMIT_ATTEMPTS = 8
 MAX_STAGE_ATTEMPTS = 3
 STAGING_PREFIX = "k2-staging"
 
@@ -329,18 +329,18 @@ def _commit_once(client: Client, catalog: Catalog, cold: ColdTable, hours: HourR
 
 def commit_replacement(client: Client, catalog: Catalog, cold: ColdTable, hours: HourRange, staged: list[Path],
                        folder: Path, properties: dict[str, str]) -> tuple[int | None, int, int, int]:
-    """Commit with optimistic retries; returns (snapshot_id, added, removed, attempts)."""
-    delay = 0.05
-    for attempt in range(1, MAX_COMMIT_ATTEMPTS + 1):
-        try:
-            return (*_commit_once(client, catalog, cold, hours, staged, folder, properties), attempt)
-        except (CommitFailedException, ValidationException) as exc:
-            if attempt == MAX_COMMIT_ATTEMPTS:
-                raise
-            log.info("offload of %s lost a commit race (%s); re-planning (attempt %s)", cold.name, exc, attempt)
-            time.sleep(delay * (1 + random.random()))
-            delay = min(delay * 2, 2.0)
-    raise AssertionError("unreachable")
+    """Commit, re-planning after a conflict (`commit_retry`); returns (snapshot_id, added, removed, attempts).
+
+    pyiceberg's transaction already re-applies a commit that lost a race to a change outside the range;
+    a conflict inside the range (ValidationException), or pyiceberg running out of retries, means the
+    removals must be planned again against the new head.
+    """
+
+    def attempt(number: int) -> tuple[int | None, int, int, int]:
+        return (*_commit_once(client, catalog, cold, hours, staged, folder, properties), number)
+
+    return retry_on_conflict(catalog.load_table(cold.identifier), attempt, operation="offload",
+                             retry_on=(CommitFailedException, ValidationException))
 
 
 def offload_hours(client: Client, catalog: Catalog, cold_table_name: str, hours: HourRange,

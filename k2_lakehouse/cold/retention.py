@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pyarrow.fs as pafs
-from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.io import FileIO
 from pyiceberg.io.pyarrow import PyArrowFileIO
 from pyiceberg.manifest import ManifestFile
@@ -44,6 +43,7 @@ from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.snapshots import Snapshot, ancestors_of
 from pyiceberg.utils.concurrent import ExecutorFactory
 
+from k2_lakehouse.cold.commit_retry import CommitConflictError, RetryPolicy, retry_on_conflict
 from k2_lakehouse.hours import EPOCH
 
 logger = logging.getLogger(__name__)
@@ -58,6 +58,10 @@ KINDS = (KIND_DATA, KIND_MANIFEST, KIND_MANIFEST_LIST, KIND_METADATA)
 
 class RetentionError(RuntimeError):
     """Snapshot expiry or orphan removal could not run safely; nothing unsafe was deleted."""
+
+
+class ExpiryConflictError(RetentionError, CommitConflictError):
+    """Other writers committed during every expiry attempt; no snapshot was expired and nothing deleted."""
 
 
 @dataclass(frozen=True)
@@ -240,7 +244,7 @@ def expire_snapshots(
     retain_last: int = 3,
     now: datetime | None = None,
     *,
-    max_attempts: int = 3,
+    max_attempts: int | None = None,
 ) -> ExpiryResult:
     """Expire snapshots older than ``now - older_than`` (keeping the last ``retain_last``) and delete
     the files that only they referenced.
@@ -248,31 +252,27 @@ def expire_snapshots(
     Order matters: the metadata commit happens first, and files are chosen for deletion against the
     table as re-loaded *after* that commit, so a snapshot committed concurrently is counted as
     remaining and its files are kept. If deletion is interrupted the leftovers are unreferenced and
-    :func:`remove_orphan_files` collects them.
+    :func:`remove_orphan_files` collects them. A commit lost to another writer is planned again, as often
+    as the table's ``commit.retry.*`` properties allow (``max_attempts`` overrides their number).
     """
     if retain_last < 1:
         raise ValueError(f"retain_last={retain_last}: at least the current snapshot must be kept")
     started = time.perf_counter()
     _, cutoff_ms = _cutoff_ms(now, older_than)
-    expired: list[Snapshot] = []
-    for attempt in range(1, max_attempts + 1):
+    policy = RetryPolicy.of(table)
+    if max_attempts is not None:
+        policy = policy.with_max_attempts(max_attempts)
+
+    def attempt(number: int) -> list[Snapshot]:
         table.refresh()
         ids = snapshots_to_expire(table.metadata, cutoff_ms, retain_last)
         if not ids:
-            break
+            return []
         candidates = [s for s in table.metadata.snapshots if s.snapshot_id in set(ids)]
-        try:
-            _commit_expiry(table, ids)
-        except CommitFailedException as exc:
-            logger.info("expiry commit lost a race (attempt %s/%s): %s", attempt, max_attempts, exc)
-            continue
-        expired = candidates
-        break
-    else:
-        raise RetentionError(
-            f"{_table_name(table)} changed under every one of {max_attempts} expiry commits; "
-            "run it again when writers are idle or raise max_attempts"
-        )
+        _commit_expiry(table, ids)
+        return candidates
+
+    expired = retry_on_conflict(table, attempt, operation="expiry", policy=policy, error=ExpiryConflictError)
 
     table.refresh()
     io = table.io

@@ -18,18 +18,20 @@ from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
 from pyspark.sql import SparkSession
 
-from k2_lakehouse.cold import compaction
 from k2_lakehouse.cold.compaction import (
     CompactionConflictError,
     InProcessEngine,
     SparkEngine,
+    commit,
     compact_partition,
     compact_table,
-    content_checksum,
+    in_process,
     partitions_needing_compaction,
     sort_frame,
+    sort_keys,
 )
 from k2_lakehouse_tests.maintenance.conftest import DAY, SORT_COLUMNS, TableMaker, TradeMaker
+from k2_lakehouse_tests.support.cold import content_checksum
 
 OTHER_DAY = DAY + dt.timedelta(days=1)
 PARTITION = {"exchange_ts_day": DAY, "exchange": "binance"}
@@ -233,7 +235,7 @@ def test_in_process_engine_reads_files_without_field_ids_directly_through_the_na
     def scan_not_expected(*args: object, **kwargs: object) -> None:
         raise AssertionError("files the name mapping resolves to the table schema must not go through ArrowScan")
 
-    monkeypatch.setattr(compaction, "ArrowScan", scan_not_expected)
+    monkeypatch.setattr(in_process, "ArrowScan", scan_not_expected)
     result = compact_partition(table, PARTITION, InProcessEngine(), SORT_COLUMNS)
 
     assert (result.files_before, result.files_after) == (6, 1)
@@ -283,7 +285,7 @@ def test_compaction_snapshot_equals_the_one_pyiceberg_overwrite_writes(
                 overwrite.append_data_file(data_file)
         return overwrite.snapshot_id
 
-    monkeypatch.setattr(compaction, "_commit_overwrite_snapshot", pyiceberg_overwrite)
+    monkeypatch.setattr(commit, "commit_overwrite_snapshot", pyiceberg_overwrite)
     compact_partition(reference, PARTITION, InProcessEngine(), SORT_COLUMNS)
 
     def described(table: Table) -> tuple[object, ...]:
@@ -357,7 +359,7 @@ def test_compaction_of_a_format_v1_table_keeps_the_content(make_silver: TableMak
 def test_sort_frame_orders_rows_as_dataframe_sort(sort_columns: list[str], string_codes: str,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     if string_codes == "by hashing":  # random strings form ~4,000 runs here: too many to rank run by run
-        monkeypatch.setattr(compaction, "LOW_CARDINALITY", 64)
+        monkeypatch.setattr(sort_keys, "LOW_CARDINALITY", 64)
     rng = np.random.default_rng(3)
     n = 5_000
 
