@@ -4,6 +4,7 @@ import dagster as dg
 
 from k2_lakehouse.defs.automation import jobs, schedules, sensors
 from k2_lakehouse.defs.cold.assets import cold_assets
+from k2_lakehouse.defs.executors import executor_from_env
 from k2_lakehouse.defs.maintenance.assets import maintenance_assets
 from k2_lakehouse.defs.resources import Spark, cold_store_from_env, spark_config_from_env, warm_store_from_env
 from k2_lakehouse.defs.warm.assets import warm_assets
@@ -19,6 +20,5 @@ defs = dg.Definitions(
         # Lazy: pyspark is imported and Spark started only when the Spark compaction engine is chosen.
         "spark": Spark(spark_config=spark_config_from_env()),
     },
-    # Embedded ClickHouse is one process per store: every step of a run executes in the run's process.
-    executor=dg.in_process_executor,
+    executor=executor_from_env(),  # in-process with embedded ClickHouse (one process per store); see executors.py
 )
