@@ -6,14 +6,17 @@ BIN := $(VENV)/bin
 export K2_HOME ?= $(CURDIR)/.k2
 export DAGSTER_HOME ?= $(K2_HOME)/dagster
 
-.PHONY: venv demo test lint ui bench browser clean
+.PHONY: venv demo test lint ui bench browser compose clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check uv==0.13.9
 
+# The one install step, from uv.lock: developers and CI get the dev tools; docker/Dockerfile runs
+# `make venv EXTRAS=` for the image, so the image holds exactly the locked runtime packages.
+EXTRAS ?= dev
 $(VENV)/.synced: $(BIN)/uv pyproject.toml uv.lock
-	$(BIN)/uv sync --frozen --inexact --extra dev --python $(BIN)/python
+	$(BIN)/uv sync --frozen --inexact $(addprefix --extra ,$(EXTRAS)) --python $(BIN)/python
 	touch $@
 
 venv: $(VENV)/.synced
@@ -26,7 +29,11 @@ demo: venv
 browser:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test: venv browser
+# The deploy tests validate docker/compose.yaml with Debian's docker-compose (1.29 needs no Docker engine for that).
+compose:
+	@command -v docker-compose >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; }
+
+test: venv browser compose
 	$(BIN)/ruff check k2_lakehouse k2_lakehouse_tests benchmarks
 	$(BIN)/pytest -q
 

@@ -11,6 +11,7 @@ from k2_lakehouse.defs.cold.assets import cold_assets
 from k2_lakehouse.defs.cold.jobs import cold_jobs
 from k2_lakehouse.defs.cold.schedules import cold_schedules
 from k2_lakehouse.defs.cold.sensors import cold_sensors
+from k2_lakehouse.defs.executors import executor_from_env
 from k2_lakehouse.defs.maintenance.assets import maintenance_assets
 from k2_lakehouse.defs.maintenance.jobs import maintenance_jobs
 from k2_lakehouse.defs.maintenance.schedules import maintenance_schedules
@@ -27,8 +28,8 @@ def build_defs(settings: Settings) -> dg.Definitions:
         schedules=[*cold_schedules, *maintenance_schedules],
         sensors=cold_sensors,
         resources=resources(settings),
-        # Embedded ClickHouse is one process per store: every step of a run executes in the run's process.
-        executor=dg.in_process_executor,
+        # In-process with embedded ClickHouse (one process per store); see defs/executors.py.
+        executor=executor_from_env(settings),
     )
 
 
