@@ -1,4 +1,5 @@
--- Bronze rows with silver's verdict: reason '' means a valid trade.
+-- Parsed trades with silver's verdict: reason '' means a valid trade. Bronze (sql/057) keeps the exchange's text
+-- and the verdict, silver (061) the decimals, the DLQ (062) the rejects.
 CREATE TABLE IF NOT EXISTS k2.bronze_validated
 (
     exchange LowCardinality(String),
@@ -19,6 +20,9 @@ CREATE TABLE IF NOT EXISTS k2.bronze_validated
     source_element UInt32,
     payload String,
     received_at DateTime64(6, 'UTC'),
-    reason LowCardinality(String)
+    reason LowCardinality(String),
+    price_text String,
+    quantity_text String,
+    message_type LowCardinality(String)
 )
 ENGINE = Null

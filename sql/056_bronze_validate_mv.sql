@@ -32,6 +32,9 @@ SELECT
     b.source_element AS source_element,
     b.payload AS payload,
     b.received_at AS received_at,
+    b.price_text AS price_text,
+    b.quantity_text AS quantity_text,
+    b.message_type AS message_type,
     multiIf(
         -- Almost every row holds two plain decimals that fit: one test per value settles that, and only
         -- the other rows are asked, in the same order of rules, which one they break.

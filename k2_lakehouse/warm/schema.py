@@ -2,7 +2,10 @@
 
 CREATE ... IF NOT EXISTS keeps what an older k2 created. A materialized view holds no data, so one whose
 query differs from its file gets the file's query (ALTER ... MODIFY QUERY, atomic: no insert meanwhile
-goes unprocessed). A table holds data: one whose columns differ is reported, for a rebuild or a migration.
+goes unprocessed). A Null table holds no data either: it is given the columns its file adds (ClickHouse checks
+a view's query against its target even under IF NOT EXISTS, so the views after it could not be applied
+otherwise). A table holds data: one whose columns differ is reported, for a rebuild, unless the change is
+one of MIGRATIONS, which are metadata only and were checked to leave every stored row meaning what it did.
 Every `k2` command opens the store through `open_store`, so each finds the schema its code expects.
 """
 
@@ -29,6 +32,14 @@ log = logging.getLogger(__name__)
 # projections and constraints are declared among them but are not columns).
 _TABLE_DDL = re.compile(r"CREATE TABLE IF NOT EXISTS k2\.(\w+)\s*\n\(\n(.*?)\n\)", re.S)
 _COLUMN = re.compile(r"^    (?!INDEX |PROJECTION |CONSTRAINT )(\w+) ", re.M)
+
+# Columns a data table of an older store may lack, added in place: (table, column) -> the columns whose
+# definitions change with it. bronze_trades.reject_reason (2026-12-03): bronze keeps silver's verdict and prefers
+# a valid copy (sql/040). Stored rows read '' (valid) and keep their keep_priority, which is the new expression's
+# value for a valid copy; a re-seal of their hours gives invalid copies their verdict.
+MIGRATIONS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("bronze_trades", "reject_reason"): ("keep_priority",),
+}
 # Most files open with comments, so the CREATE is found on whichever line it starts.
 _VIEW_DDL = re.compile(r"^CREATE MATERIALIZED VIEW IF NOT EXISTS k2\.(\w+)", re.M)
 # Where a view's query starts, in sql/ and in system.tables (which lists the target's columns before it).
@@ -70,8 +81,10 @@ def apply_schema(client: Client, sql_dir: Path = SQL_DIR) -> list[str]:
     """Create every warm object that does not exist yet; returns the files applied."""
     applied = []
     for path in schema_files(sql_dir):
+        statement = read_statement(path)
         try:
-            client.command(read_statement(path))
+            client.command(statement)
+            _add_missing_columns(client, statement)
         except Exception as exc:
             raise RuntimeError(f"applying {path.name} failed: {exc}") from exc
         applied.append(path.name)
@@ -87,6 +100,51 @@ def apply_schema(client: Client, sql_dir: Path = SQL_DIR) -> list[str]:
         log.warning("%s: the store was created by an older k2 and CREATE IF NOT EXISTS kept it; rebuild the warm "
                     "store (or migrate it) to pick up the change", drift)
     return applied
+
+
+def _column_definitions(body: str) -> dict[str, str]:
+    """column -> its definition, from a column-by-column table body (a definition may continue on lines
+    indented deeper; comments, indexes, projections and constraints are skipped)."""
+    definitions: dict[str, str] = {}
+    current = ""
+    for line in body.splitlines():
+        if line.startswith("        ") and current:
+            definitions[current] += " " + line.strip()
+            continue
+        current = ""
+        column = _COLUMN.match(line)
+        if column and not line.lstrip().startswith("--"):
+            current = column.group(1)
+            definitions[current] = line[column.end():].strip()
+    return {name: definition.rstrip(",") for name, definition in definitions.items()}
+
+
+def _add_missing_columns(client: Client, statement: str) -> None:
+    """Give a Null table the columns its file declares and it lacks, and a data table those MIGRATIONS cover."""
+    match = _TABLE_DDL.search(statement)
+    if not match:
+        return
+    table = match.group(1)
+    definitions = _column_definitions(match.group(2))
+    have = {name for (name,) in client.query(
+        "SELECT name FROM system.columns WHERE database = 'k2' AND table = {table:String}",
+        parameters={"table": table}).result_rows}
+    missing = [name for name in definitions if name not in have]
+    if not missing:
+        return
+    engine = client.command("SELECT engine FROM system.tables WHERE database = 'k2' AND name = {table:String}",
+                            parameters={"table": table})
+    if engine != "Null":
+        missing = [name for name in missing if (table, name) in MIGRATIONS]
+    if not missing:
+        return
+    order = list(definitions)
+    changes = [f"ADD COLUMN {name} {definitions[name]} "
+               + (f"AFTER {order[order.index(name) - 1]}" if order.index(name) else "FIRST") for name in missing]
+    changes += [f"MODIFY COLUMN {name} {definitions[name]}"
+                for column in missing for name in MIGRATIONS.get((table, column), ())]
+    client.command(f"ALTER TABLE k2.{table} {', '.join(changes)}")
+    log.info("k2.%s: added %s, which an older k2 did not create", table, ", ".join(missing))
 
 
 def declared_columns(sql_dir: Path = SQL_DIR) -> dict[str, tuple[str, list[str]]]:

@@ -1,10 +1,13 @@
 """Sealing: re-derive a range of hours of one layer from the layer below, exactly.
 
 Each layer is replaced the same way: delete the range's rows, then replay the layer below into this
-layer's intake table (sql/0*_intake.sql) under log_comment 'k2:seal'. The materialized views then
-derive exactly this layer, and the copy into the next layer's intake is switched off, so a seal
+layer's intake table (sql/0*_intake.sql) under a log_comment starting 'k2:seal'. The materialized views
+then derive exactly this layer, and the copy into the next layer's intake is switched off, so a seal
 never double-feeds the layers above. The result equals a from-scratch derivation however often it
 runs and whatever the live views inserted before. One query per table per range, not per hour.
+Bronze and silver are both derived through validation (bronze keeps its verdict, to prefer a valid copy
+of a trade), so their seals carry their own comments: 'k2:seal:bronze' writes bronze only,
+'k2:seal:silver' silver and the validation DLQ only (sql/057, 061, 062).
 
 A live insert can land between a layer's delete and its replay (only with a ClickHouse server: embedded
 ClickHouse admits one process). The delete spares it, since it applies to the parts stored before it, and
@@ -39,6 +42,10 @@ if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
 
 log = logging.getLogger(__name__)
+
+_BRONZE_SEAL = {**SEAL_SETTINGS, "log_comment": "k2:seal:bronze"}
+_SILVER_SEAL = {**SEAL_SETTINGS, "log_comment": "k2:seal:silver"}
+
 
 @dataclass
 class LayerResult:
@@ -85,7 +92,8 @@ class SealConflictError(RuntimeError):
 
 
 def _replace(client: Client, hours: HourRange, deletes: dict[str, str], replays: list[str],
-             drift: Callable[[Client, HourRange], list[str]], after_delete: AfterDelete | None) -> None:
+             drift: Callable[[Client, HourRange], list[str]], after_delete: AfterDelete | None,
+             settings: dict[str, object] = SEAL_SETTINGS) -> None:
     """Delete a layer's rows of the range (table -> which rows) and replay the layer below in their place,
     again while `drift` finds rows a racing live insert left counted twice."""
     for attempt in range(1, SEAL_ATTEMPTS + 1):
@@ -93,7 +101,7 @@ def _replace(client: Client, hours: HourRange, deletes: dict[str, str], replays:
                         hours.parameters, _DELETE_SETTINGS)
         if after_delete is not None:
             after_delete(attempt)
-        run_in_parallel(client, replays, hours.parameters, SEAL_SETTINGS)
+        run_in_parallel(client, replays, hours.parameters, settings)
         wait_for_mutations(client, sorted(deletes))
         problems = drift(client, hours)
         if not problems:
@@ -144,7 +152,7 @@ def seal_bronze(client: Client, hours: HourRange, *, after_delete: AfterDelete |
         f"FROM k2.trades_raw WHERE {in_range}", TRADES_RAW.shard_key),
         # A skipped message or a parse reject is logged once per raw row.
         lambda c, h: _repeated_rows(c, h, {"trades_skipped": (in_range, _RAW_ROW), "silver_trades_dlq": (rejects, _RAW_ROW)}),
-        after_delete)
+        after_delete, _BRONZE_SEAL)
     skipped = int(client.command(f"SELECT count() FROM k2.trades_skipped WHERE {in_range}", parameters=hours.parameters))
     return _measure(client, BRONZE_TRADES, hours, started, skipped=skipped)
 
@@ -159,7 +167,7 @@ def seal_silver(client: Client, hours: HourRange, *, after_delete: AfterDelete |
                       f"FINAL WHERE {in_hours('event_hour')}", BRONZE_TRADES.shard_key),
              # A validation reject is logged once per deduplicated bronze trade (bronze's sorting key).
              lambda c, h: _repeated_rows(c, h, {"silver_trades_dlq": (rejects, _BRONZE_KEY)}),
-             after_delete)
+             after_delete, _SILVER_SEAL)
     _attach_raw_payloads(client, hours)
     dlq = dict(client.query(
         f"SELECT toString(reason), count() FROM k2.silver_trades_dlq WHERE {in_hours('event_hour')} "

@@ -152,3 +152,52 @@ def test_trades_validated_while_the_registry_is_reloaded_all_find_their_symbol(w
     assert len(reloads) > 1
     assert summary.dlq == {}
     assert summary.trades == summary.messages
+
+
+# What k2 created before bronze kept silver's verdict (2026-12-03): bronze fed by the parsers, no reject_reason.
+_OLD_KEEP_PRIORITY = ("UInt128 MATERIALIZED bitShiftLeft(toUInt128(bitNot(toUInt64(toUnixTimestamp64Micro(received_at)))), 64) "
+                      "+ bitNot(cityHash64(source_format, source_name, source_partition, source_position, source_element))")
+_OLD_BRONZE_MV = ("SELECT exchange, exchange_symbol, trade_id, trade_seq, price_text, quantity_text, side, exchange_ts, "
+                  "underlying_trades, message_type, event_hour, source_format, source_name, source_partition, source_position, "
+                  "source_element, received_at FROM k2.trades_parsed WHERE kind = 'trade'")
+_TEXT_COLUMNS = ("price_text", "quantity_text", "message_type")
+
+
+def _store_from_before_the_verdict_in_bronze(warm: Client) -> None:
+    validate = declared_views()["bronze_validate_mv"][1]
+    for column in _TEXT_COLUMNS:
+        validate = validate.replace(f"    b.{column} AS {column},\n", "")
+    warm.command(f"ALTER TABLE k2.bronze_trades_mv MODIFY QUERY {_OLD_BRONZE_MV}")
+    warm.command(f"ALTER TABLE k2.bronze_validate_mv MODIFY QUERY {validate}")
+    warm.command("ALTER TABLE k2.bronze_validated " + ", ".join(f"DROP COLUMN {c}" for c in _TEXT_COLUMNS))
+    warm.command(f"ALTER TABLE k2.bronze_trades MODIFY COLUMN keep_priority {_OLD_KEEP_PRIORITY}")
+    warm.command("ALTER TABLE k2.bronze_trades DROP COLUMN reject_reason")
+
+
+def test_a_store_from_before_bronze_kept_the_verdict_is_migrated_in_place_and_then_prefers_valid_copies(
+        warm: Client, tmp_path: Path) -> None:
+    from k2_lakehouse.warm.seal import seal_bronze, seal_silver
+    from k2_lakehouse_tests.warm.test_dlq_and_accounting import _all_hours
+
+    _store_from_before_the_verdict_in_bronze(warm)
+    try:
+        old, new = tmp_path / "old.jsonl", tmp_path / "new.jsonl"
+        old.write_text(_agg(6, p="NaN") + "\n")
+        ingest_file(warm, old)  # an invalid copy, stored by the older k2
+        apply_schema(warm)
+        assert schema_drift(warm) == []
+        new.write_text(_agg(6) + "\n" + _agg(7, p="NaN") + "\n" + _agg(7) + "\n")
+        ingest_file(warm, new)
+        # The migrated store keeps each trade once, in bronze, silver and the DLQ alike, and prefers a valid copy
+        # among the rows it stores from now on; the re-seal gives the older rows their verdict too.
+        assert warm.query("SELECT trade_id, toString(reject_reason), count() FROM k2.bronze_trades "
+                          "GROUP BY ALL ORDER BY ALL").result_rows == [("6", "", 2), ("7", "", 1), ("7", "non_finite", 1)]
+        assert warm.query("SELECT trade_id, source_name FROM k2.bronze_trades FINAL WHERE trade_id = '7'").result_rows == [
+            ("7", str(new.resolve()))]
+        seal_bronze(warm, _all_hours())
+        seal_silver(warm, _all_hours())
+        assert warm.query("SELECT trade_id, source_name FROM k2.silver_trades FINAL ORDER BY trade_id").result_rows == [
+            ("6", str(new.resolve())), ("7", str(new.resolve()))]
+    finally:
+        apply_schema(warm)
+    assert schema_drift(warm) == []
