@@ -56,3 +56,20 @@ def test_a_kraken_rest_response_nested_10000_deep_is_dlqd_whole_and_verbatim(war
     summary = ingest_file(warm, path, "kraken-rest")
     assert (summary.messages, summary.dlq) == (1, {"unparseable": 1})
     assert warm.query("SELECT payload FROM k2.silver_trades_dlq").result_rows == [(document,)]
+
+
+@pytest.mark.parametrize(("field", "digits"), [
+    ("price", 400),  # past the largest float (~1.8e308): toFloat64 reads it as inf
+    ("quantity", 400),
+    ("price", 50 * 1024 * 1024),
+], ids=["price-400", "quantity-400", "price-50MiB"])
+def test_a_plain_decimal_too_long_for_a_float_is_too_many_digits_not_non_finite(
+        warm: Client, tmp_path: Path, field: str, digits: int) -> None:
+    value = "9" * digits
+    line = _aggtrade(1, **{field: value})
+    path = tmp_path / "binance-ws.jsonl"
+    path.write_text(line + "\n")
+    summary = ingest_file(warm, path, "binance-ws")  # detection reads a file's first 64 KiB: the line runs past them
+    assert summary.dlq == {"too_many_digits": 1}
+    assert warm.query("SELECT stage, length(payload) FROM k2.silver_trades_dlq").result_rows == [
+        ("validate", len(line))]
