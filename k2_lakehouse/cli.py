@@ -2,15 +2,22 @@
 
 Only the commands live here: what they print is console.py's, the Dagster instance instance.py's, the demo
 demo.py's. Nothing imports this module, so a command may import anything.
+
+Errors a user can fix end in one line naming the object and the cause, never a traceback: a bad configuration, a
+store another process holds, a server that cannot be reached, Ctrl-C. `k2 ingest` goes on past a file it cannot
+ingest, and its summary reports every file with its status, so one bad file never hides what became of the others.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from k2_lakehouse.console import format_table, print_ingest_summary, progress
 from k2_lakehouse.instance import ensure_dagster_instance
@@ -18,7 +25,13 @@ from k2_lakehouse.settings import ConfigurationError, Settings, load_settings
 from k2_lakehouse.warm.client import WarmStoreBusy
 from k2_lakehouse.warm.schema import open_store
 
+if TYPE_CHECKING:
+    from clickhouse_connect.driver.client import Client
+
+    from k2_lakehouse.ingest.load import IngestSummary
+
 EXIT_USAGE, EXIT_FAILED, EXIT_BUSY = 2, 1, 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a command ended by Ctrl-C
 
 
 def cmd_sql(args: argparse.Namespace, settings: Settings) -> int:
@@ -29,26 +42,67 @@ def cmd_sql(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from k2_lakehouse.ingest.formats import FormatError
-    from k2_lakehouse.ingest.load import ingest_file
+def _end_progress(messages: int) -> str:
+    """What ends the progress line before a message: a newline if one was printed."""
+    return "\n" if messages else ""
 
-    client = open_store(settings)
+
+def _refuse_paths(paths: Sequence[Path]) -> str:
+    """Why `paths` cannot be ingested at all ('' if each is a file), checked before anything is opened."""
+    problems = [f"{path} is a directory; pass the files in it (k2 ingest {path}/*)" if path.is_dir()
+                else f"no such file: {path}" for path in paths if not path.is_file()]
+    return "; ".join(problems)
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     paths = [Path(p) for p in args.paths]
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        print(f"k2 ingest: no such file: {', '.join(missing)}", file=sys.stderr)
+    if refused := _refuse_paths(paths):
+        print(f"k2 ingest: {refused}", file=sys.stderr)
         return EXIT_USAGE
-    summaries, failed = [], 0
+    client = open_store(settings)
+    # The ingest logs a file's warnings (data before K2_PARTITIONS_START) after its last insert: each starts a line of
+    # its own after the progress line, and the newline printed once the file is done ends it.
+    warning_lines = logging.StreamHandler(sys.stderr)
+    warning_lines.setFormatter(logging.Formatter("\nk2 ingest: %(levelname)s: %(message)s"))
+    warning_lines.terminator = ""
+    logging.getLogger("k2_lakehouse.ingest").addHandler(warning_lines)
+    try:
+        return _ingest_files(client, paths, args, settings)
+    finally:
+        logging.getLogger("k2_lakehouse.ingest").removeHandler(warning_lines)
+
+
+def _ingest_files(client: Client, paths: Sequence[Path], args: argparse.Namespace, settings: Settings) -> int:
+    """Ingest each file in turn, going on past those that fail; print the summary of all of them."""
+    from k2_lakehouse.ingest.formats import FormatError
+    from k2_lakehouse.ingest.load import IngestError, IngestSummary, ingest_file
+
+    summaries: list[IngestSummary] = []
+    inserted: dict[Path, int] = {}
+
+    def count_and_show(path: Path, messages: int) -> None:
+        inserted[path] = messages
+        progress(path, messages)
+
     for path in paths:
+        started, inserted[path] = time.perf_counter(), 0
         try:
-            summaries.append(ingest_file(client, path, args.format, args.symbol, progress=progress))
+            summaries.append(ingest_file(client, path, args.format, args.symbol, progress=count_and_show,
+                                         partitions_start=settings.partitions_start))
             print(file=sys.stderr)
-        except FormatError as exc:
-            print(f"k2 ingest: {exc}", file=sys.stderr)
-            failed += 1
+        # The file's own faults: the others are still ingested, and the summary reports this one as failed.
+        except (FormatError, IngestError, OSError) as exc:
+            print(f"{_end_progress(inserted[path])}k2 ingest: {exc}", file=sys.stderr)
+            summaries.append(IngestSummary(path=str(path.resolve()), source_format=args.format or "-",
+                                           messages=inserted[path], error=str(exc),
+                                           seconds=time.perf_counter() - started))
+        except KeyboardInterrupt:
+            print(f"{_end_progress(inserted[path])}k2 ingest: interrupted during {path}, after {len(summaries)} of "
+                  f"{len(paths)} files and at least {inserted[path]:,} of its messages; what was inserted is kept. "
+                  "Running the same command again is safe: a re-ingest deduplicates", file=sys.stderr)
+            return EXIT_INTERRUPTED
     print_ingest_summary(summaries)
-    return EXIT_FAILED if failed else 0
+    return EXIT_FAILED if any(s.error for s in summaries) else 0
 
 
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
@@ -77,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # clickhouse-connect warns of a failed HTTP request before it raises; k2 reports the error itself, in one line.
+    logging.getLogger("clickhouse_connect").setLevel(logging.ERROR)
     started = time.perf_counter()
     try:
         settings = load_settings()
@@ -88,14 +144,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     except WarmStoreBusy as exc:
         print(f"k2: {exc}", file=sys.stderr)
         return EXIT_BUSY
+    except KeyboardInterrupt:
+        if args.command != "ingest":
+            raise
+        print("\nk2 ingest: interrupted; what was inserted is kept. Running the same command again is safe: "
+              "a re-ingest deduplicates", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as exc:
+        from clickhouse_connect.driver.exceptions import OperationalError
+
+        if isinstance(exc, OperationalError):
+            print(f"k2 {args.command}: {_unreachable(load_settings().clickhouse_url, exc)}", file=sys.stderr)
+            return EXIT_FAILED
         if args.command == "sql":
             print(f"k2 sql: {str(exc).splitlines()[0]}", file=sys.stderr)
             return EXIT_FAILED
         raise
-    if args.command != "sql":
+    if args.command != "sql" and code != EXIT_INTERRUPTED:
         print(f"done in {time.perf_counter() - started:.1f}s", file=sys.stderr)
     return code
+
+
+def _unreachable(url: str, error: BaseException) -> str:
+    """Why the server of `url` could not be reached, naming its host and port (never its password)."""
+    parts = urlsplit(url)
+    port = parts.port or (8443 if parts.scheme == "https" else 8123)  # clickhouse-connect's defaults
+    cause, seen = type(error).__name__, error
+    while seen is not None:  # the socket's own error, at the root of the HTTP library's chain
+        if isinstance(seen, OSError) and seen.strerror:
+            cause = seen.strerror
+        seen = seen.__cause__ or seen.__context__
+    return (f"cannot reach the ClickHouse server at {parts.hostname}:{port} (K2_CLICKHOUSE_URL): {cause}. "
+            "Start the server, or point K2_CLICKHOUSE_URL at one that runs")
 
 
 if __name__ == "__main__":

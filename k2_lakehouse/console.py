@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from k2_lakehouse.ingest.load import IngestSummary
 
-INGEST_COLUMNS = ("file", "format", "messages", "trades", "duplicates", "skipped", "dlq", "seconds")
+INGEST_COLUMNS = ("file", "format", "status", "messages", "trades", "duplicates", "skipped", "dlq", "seconds")
 
 
 def format_table(columns: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -32,6 +32,17 @@ def progress(path: Path, messages: int) -> None:
 
 
 def print_ingest_summary(summaries: Sequence[IngestSummary]) -> None:
-    rows = [(Path(s.path).name, s.source_format, s.messages, s.trades, s.duplicates, s.skipped,
-             ", ".join(f"{k}={v}" for k, v in s.dlq.items()) or "-", f"{s.seconds:.2f}") for s in summaries]
+    """One row per file with its status (ok, warning or failed), then each file's warnings and error.
+
+    A failed file's row shows the messages inserted before it failed; what became of them was not counted.
+    """
+    rows = [(Path(s.path).name, s.source_format, s.status, s.messages,
+             *(("-",) * 4 if s.error else (s.trades, s.duplicates, s.skipped,
+                                           ", ".join(f"{k}={v}" for k, v in s.dlq.items()) or "-")),
+             f"{s.seconds:.2f}") for s in summaries]
     print(format_table(INGEST_COLUMNS, rows))
+    for summary in summaries:
+        for warning in summary.warnings:
+            print(f"warning: {warning}")
+        if summary.error:
+            print(f"failed: {summary.error}")

@@ -47,7 +47,9 @@ SELECT
                 b.exchange_ts < toDateTime64('2009-01-01 00:00:00', 6, 'UTC'), 'timestamp_too_old',
                 b.exchange_ts > b.received_at + INTERVAL 5 MINUTE, 'timestamp_in_future',
                 ''),
-        NOT isFinite(price_float) OR NOT isFinite(quantity_float), 'non_finite',
+        -- A plain decimal is never infinite: its float overflows only because it has too many digits.
+        (NOT isFinite(price_float) AND NOT match(b.price_text, plain_decimal))
+            OR (NOT isFinite(quantity_float) AND NOT match(b.quantity_text, plain_decimal)), 'non_finite',
         price_float <= 0, 'non_positive_price',
         quantity_float <= 0, 'non_positive_quantity',
         if(match(b.price_text, plain_decimal) AND match(b.quantity_text, plain_decimal), 'too_many_digits', 'wrong_type')) AS reason

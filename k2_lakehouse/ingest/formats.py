@@ -24,6 +24,11 @@ _CSV_FIELDS = {8: "binance-aggtrades-csv", 7: "binance-trades-csv", 3: "kraken-c
 _HEADER = re.compile(r"^[A-Za-z_ ]+$")
 _SAMPLE_LINES = 20
 
+# The longest line (or Kraken REST response, read whole) stored as one raw row. No exchange message comes near it;
+# it bounds what one garbage line costs (each view it passes copies it: the README has the figures), far below the
+# 2 GiB an Arrow binary value can hold at all. A longer one refuses its file, naming the line.
+MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+
 # Binance spot and USD-M futures combined streams share one message shape; their events tell the markets apart.
 # Spot: trade and aggTrade carry "M", bookTicker has no "e", depthUpdate has no "pu".
 # Futures: aggTrade has no "M", bookTicker says "e":"bookTicker", depthUpdate carries "pu" (the previous "u").
@@ -47,11 +52,18 @@ def symbol_from_file_name(path: Path) -> str:
     return path.name.split("-", 1)[0].split(".", 1)[0].upper()
 
 
+# What _json_line_format says of a line nested deeper than Python's JSON parser recurses (json raises RecursionError):
+# such a line tells nothing of the format, and the parse path in ClickHouse DLQs it if the file is ingested.
+_TOO_DEEP = "too deep"
+
+
 def _json_line_format(line: str) -> str | None:
     try:
         message = json.loads(line)
     except ValueError:
         return None
+    except RecursionError:
+        return _TOO_DEEP
     if isinstance(message, list):
         return "kraken-ws"
     if isinstance(message, dict):
@@ -66,7 +78,7 @@ def _binance_market(line: str) -> str | None:
     """'spot' or 'futures' if the Binance websocket message on `line` shows its market, else None."""
     try:
         message = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(message, dict):
         return None
@@ -102,17 +114,19 @@ def detect_format(path: Path) -> str:
     stripped = head.lstrip()
     if not stripped:
         raise FormatError(f"{path}: the file is empty; nothing to ingest")
-    if stripped.startswith("{") and '"result"' in head:
+    if stripped.startswith("{") and '"result"' in head and path.stat().st_size <= MAX_MESSAGE_BYTES:
         try:
             document = json.loads(path.read_text(encoding="utf-8"))
-        except ValueError:
+        except (ValueError, RecursionError):
             document = None
         if isinstance(document, dict) and "result" in document:
             return "kraken-rest"
-    head_lines = [line for line in head.splitlines() if line.strip()]
+    numbered = [(number, line) for number, line in enumerate(head.splitlines(), 1) if line.strip()]
+    head_lines = [line for _, line in numbered]
     lines = head_lines[:_SAMPLE_LINES]
     if stripped[0] in "[{":
-        found = {fmt for fmt in (_json_line_format(line) for line in lines) if fmt}
+        judged = [(number, _json_line_format(line)) for number, line in numbered[:_SAMPLE_LINES]]
+        found = {fmt for _, fmt in judged if fmt and fmt != _TOO_DEEP}
         if found == {"binance-ws"}:
             return _binance_ws_format(path, head_lines)
         if len(found) == 1:
@@ -120,7 +134,10 @@ def detect_format(path: Path) -> str:
         if len(found) > 1:
             raise FormatError(f"{path}: ambiguous: its first lines look like {' and '.join(sorted(found))}; "
                               "pass --format")
-        raise FormatError(f"{path}: unknown format: JSON that is neither a Binance nor a Kraken message; "
+        too_deep = [str(number) for number, fmt in judged if fmt == _TOO_DEEP]
+        deep = f" (nested too deeply to read: line{'s' if len(too_deep) > 1 else ''} {', '.join(too_deep)})" \
+            if too_deep else ""
+        raise FormatError(f"{path}: unknown format: JSON that is neither a Binance nor a Kraken message{deep}; "
                           f"pass --format (one of {', '.join(FORMATS)})")
     data_lines = [line for line in lines if not _HEADER.match(line.split(",", 1)[0].strip())]
     found = {_CSV_FIELDS.get(len(line.split(","))) for line in data_lines}

@@ -1,7 +1,14 @@
-"""Stream exchange-native files into k2.trades_raw; the materialized views do the rest."""
+"""Stream exchange-native files into k2.trades_raw; the materialized views do the rest.
+
+After the insert, ClickHouse counts what became of the file's messages. Data of hours before K2_PARTITIONS_START is
+stored like any other, but no partition covers it, so it could never be sealed or offloaded: the summary of such a
+file carries a warning naming the variable and the earliest hour, which is also logged. It is a warning, not a
+refusal, because telling the hours apart before the insert would mean parsing every message's time in Python.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from concurrent.futures import ALL_COMPLETED, FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -20,6 +27,7 @@ from k2_lakehouse.warm.content import INSERT_SETTINGS
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
 
+log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[Path, int], None]
 
@@ -44,10 +52,17 @@ class IngestSummary:
     skipped: int = 0
     dlq: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    earliest_hour: datetime | None = None  # of the rows this ingest stored
+    warnings: list[str] = field(default_factory=list)
+    error: str = ""  # why the file could not be ingested, or only in part (then `messages` were inserted)
 
     @property
     def dlq_total(self) -> int:
         return sum(self.dlq.values())
+
+    @property
+    def status(self) -> str:
+        return "failed" if self.error else "warning" if self.warnings else "ok"
 
 
 def raw_table(batch: pa.Table, exchange: str, source_format: str, source_name: str, received_at: datetime) -> pa.Table:
@@ -91,7 +106,15 @@ def insert_in_parallel(client: Client, table: str, batches: Iterator[pa.Table], 
                                       f"and the file is loaded only in part: {error}") from error
                 on_inserted(batch.num_rows)
 
-        for batch in batches:
+        reading = iter(batches)
+        while True:
+            try:
+                batch = next(reading, None)
+            except Exception:
+                collect(ALL_COMPLETED)  # reading failed (a line too long, say): the inserts in flight finish and count first
+                raise
+            if batch is None:
+                break
             if not idle:
                 collect(FIRST_COMPLETED)
             handle = idle.pop()
@@ -102,8 +125,11 @@ def insert_in_parallel(client: Client, table: str, batches: Iterator[pa.Table], 
 def ingest_file(client: Client, path: Path, source_format: str | None = None, symbol: str | None = None,
                 batch_bytes: int = DEFAULT_BATCH_BYTES, progress: ProgressCallback | None = None,
                 received_at: datetime | None = None, table: str = "k2.trades_raw",
-                inserters: int = PARALLELISM) -> IngestSummary:
-    """Insert every message of `path` into `table` (trades_raw) and count what became of them."""
+                inserters: int = PARALLELISM, partitions_start: datetime | None = None) -> IngestSummary:
+    """Insert every message of `path` into `table` (trades_raw) and count what became of them.
+
+    With `partitions_start` (K2_PARTITIONS_START), rows stored in hours before it add a warning to the summary.
+    """
     started = datetime.now(UTC)
     source_format = source_format or detect_format(path)
     exchange = exchange_of(source_format)
@@ -121,6 +147,8 @@ def ingest_file(client: Client, path: Path, source_format: str | None = None, sy
     insert_in_parallel(client, table, batches, inserters, on_inserted, source_name)
     if table == "k2.trades_raw":
         _count_outcomes(client, summary, received)
+        if partitions_start is not None and summary.earliest_hour is not None and summary.earliest_hour < partitions_start:
+            _warn_before_partitions(client, summary, received, partitions_start)
     summary.seconds = (datetime.now(UTC) - started).total_seconds()
     return summary
 
@@ -135,6 +163,8 @@ def _count_outcomes(client: Client, summary: IngestSummary, received_at: datetim
     where: dict[str, object] = {"name": summary.path, "received": received_at}
     where["hours"] = [int(hour) for hour, in client.query(
         f"SELECT DISTINCT toUnixTimestamp(event_hour) FROM k2.trades_raw WHERE {_THIS_INGEST}", parameters=where).result_rows]
+    if where["hours"]:
+        summary.earliest_hour = datetime.fromtimestamp(min(where["hours"]), UTC)
     skipped = f"SELECT count() FROM k2.trades_skipped WHERE {_ITS_HOURS} AND {_THIS_INGEST}"
     dlq = (f"SELECT toString(reason), count(), countIf(stage = 'validate') FROM k2.silver_trades_dlq "
            f"WHERE {_ITS_HOURS} AND {_THIS_INGEST} GROUP BY reason ORDER BY reason")
@@ -153,3 +183,18 @@ def _count_outcomes(client: Client, summary: IngestSummary, received_at: datetim
     validation_dlq = sum(int(validated) for _, _, validated in results[1])
     summary.trades = max(results[2] - results[3] - validation_dlq, 0)
     summary.duplicates = summary.messages - summary.trades - summary.skipped - summary.dlq_total
+
+
+def _warn_before_partitions(client: Client, summary: IngestSummary, received_at: datetime, start: datetime) -> None:
+    """Add to `summary`, and log, a warning that some of its rows lie in hours before `start` (K2_PARTITIONS_START)."""
+    before = int(client.command(
+        f"SELECT count() FROM k2.trades_raw WHERE event_hour < {{start:DateTime('UTC')}} AND {_THIS_INGEST}",
+        parameters={"name": summary.path, "received": received_at, "start": start}))
+    hour = f"{summary.earliest_hour:%Y-%m-%d-%H:%M}"
+    warning = (f"{summary.path}: {before:,} of its {summary.messages:,} messages lie before K2_PARTITIONS_START="
+               f"{start:%Y-%m-%d-%H:%M} (the earliest in hour {hour} UTC). They are stored and can be queried in warm, "
+               "but no partition covers their hours, so they are never sealed, checked or offloaded to cold, and warm's "
+               f"retention drops them 30 days after arrival. To keep them, set K2_PARTITIONS_START={hour} (or earlier) "
+               "for Dagster and seal and offload those hours")
+    summary.warnings.append(warning)
+    log.warning("%s", warning)

@@ -24,6 +24,7 @@ import pyarrow.compute as pc
 
 from k2_lakehouse.ingest.formats import (
     BINANCE_WS_FORMATS,
+    MAX_MESSAGE_BYTES,
     SYMBOL_FROM_FILE_NAME,
     FormatError,
     exchange_of,
@@ -63,17 +64,25 @@ def _batch(positions: np.ndarray, elements: np.ndarray, symbol: str, payloads: p
     ], schema=RAW_BATCH_SCHEMA)
 
 
+class _LineTooLong(Exception):
+    """A line runs past MAX_MESSAGE_BYTES; _numbered_lines names it."""
+
+
 def _line_chunks(path: Path, batch_bytes: int) -> Iterator[pa.Array]:
     """Whole lines in chunks of about `batch_bytes`, each a one-value Arrow binary array over the bytes read.
 
     A chunk ends at its last newline, and the next read starts right after it (the partial line is read
     again), so no chunk is ever copied: at 250 bytes a line, copying cost about as much as splitting.
+    A line longer than MAX_MESSAGE_BYTES raises _LineTooLong when the chunk that follows would start with it.
     """
+    batch_bytes = min(batch_bytes, MAX_MESSAGE_BYTES + 1)  # a chunk holds any line up to the limit and its newline
     with path.open("rb") as handle:
         while block := handle.read(batch_bytes):
             cut = block.rfind(b"\n") + 1
             if cut == 0 and len(block) == batch_bytes:
-                batch_bytes *= 2  # one line longer than a chunk: read it whole
+                if batch_bytes > MAX_MESSAGE_BYTES:
+                    raise _LineTooLong
+                batch_bytes = min(2 * batch_bytes, MAX_MESSAGE_BYTES + 1)  # one line longer than a chunk: read it whole
                 handle.seek(-len(block), 1)
                 continue
             if cut == 0:  # the last line has no newline
@@ -107,7 +116,7 @@ def _kraken_ws_trade_count(line: bytes) -> int:
         return 1
     try:
         message = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than Python's parser recurses: the DLQ judges it
         return 1
     if (isinstance(message, list) and len(message) >= 4 and "trade" in (message[2], message[-2])
             and isinstance(message[1], list) and message[1]):
@@ -137,7 +146,17 @@ def _elements(source_format: str, lines: pa.Array, seen: dict[bytes, int]) -> tu
 def _numbered_lines(path: Path, batch_bytes: int) -> Iterator[tuple[np.ndarray, pa.Array]]:
     """The non-blank lines of `path`, chunk by chunk: their 1-based line numbers and their contents."""
     first_line = 1
-    for chunk in _line_chunks(path, batch_bytes):
+    chunks = _line_chunks(path, batch_bytes)
+    while True:
+        try:
+            chunk = next(chunks, None)
+        except _LineTooLong:
+            raise FormatError(
+                f"{path}, line {first_line}: the line is longer than {MAX_MESSAGE_BYTES // 2**20} MiB, the most one raw "
+                "row holds, so it cannot be stored verbatim; it is no exchange message. Remove or split the line and "
+                "ingest the file again: the lines before it, if they were ingested, are deduplicated") from None
+        if chunk is None:
+            return
         count, numbers, lines = _lines(chunk)
         if len(lines):
             yield first_line + numbers, lines
@@ -207,7 +226,7 @@ def _trade_events(numbers: np.ndarray, lines: pa.Array) -> Iterator[tuple[str, s
     for line, payload in zip(numbers[mask], lines.filter(escaped).to_pylist(), strict=True):
         try:
             message = json.loads(payload)
-        except ValueError:
+        except (ValueError, RecursionError):  # the parser DLQs it; it is no trade event
             continue
         wrapped = isinstance(message, dict) and "stream" in message and "data" in message
         event = message["data"] if wrapped else message
@@ -228,11 +247,15 @@ def _serialise_flat(values: list[object]) -> str:
 
 def _kraken_rest_rows(path: Path) -> Iterator[tuple[int, str, str]]:
     """(position, pair, trade) for every trade of a REST page; the whole text once if it is not a page."""
+    if (size := path.stat().st_size) > MAX_MESSAGE_BYTES:
+        raise FormatError(f"{path}: {size:,} bytes, more than the {MAX_MESSAGE_BYTES // 2**20} MiB a Kraken REST response, "
+                          "read whole as one message, may hold; a Kraken page of trades is at most a few hundred KB. "
+                          "Nothing of the file was ingested; check that it is a REST response, or pass --format")
     text = path.read_text(encoding="utf-8", errors="surrogateescape")
     try:
         document = json.loads(text, parse_float=Decimal)
-    except ValueError:
-        yield 1, "", text  # unparseable as a whole: one raw row, the DLQ keeps it verbatim
+    except (ValueError, RecursionError):
+        yield 1, "", text  # unparseable as a whole (or nested too deeply to parse): one raw row, the DLQ keeps it verbatim
         return
     result = document.get("result") if isinstance(document, dict) else None
     if isinstance(document, dict) and document.get("error"):

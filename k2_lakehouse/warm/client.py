@@ -2,12 +2,16 @@
 
 An embedded chdb store can be opened by one process at a time, and by one path per process. We keep
 one client per process and turn the engine's lock error into `WarmStoreBusy`, which names the cause,
-so callers can wait, skip or fail with a message instead of crashing.
+so callers can wait, skip or fail with a message instead of crashing. The engine also prints its lock
+error straight to the process's stderr (file descriptor 2, below Python) on every attempt: while we try to
+open a store, that descriptor is captured, and only the engine's lock lines are dropped from it.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -60,6 +64,34 @@ def _open(url: str) -> Client:
     return clickhouse_connect.get_client(dsn=url, compress=False)
 
 
+@contextmanager
+def _engine_lock_lines_dropped() -> Iterator[None]:
+    """Capture file descriptor 2 for the block, then write back all of it but the engine's lock error lines.
+
+    The engine writes to the descriptor itself, so sys.stderr cannot catch it. Whatever else reached stderr
+    meanwhile (another thread's output, an engine error that is not about the lock) is written back unchanged.
+    """
+    if sys.stderr is not None:
+        sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as captured:
+            os.dup2(captured.fileno(), 2)
+            try:
+                yield
+            finally:
+                if sys.stderr is not None:
+                    sys.stderr.flush()
+                os.dup2(saved, 2)
+                captured.seek(0)
+                kept = b"".join(line for line in captured.read().splitlines(keepends=True)
+                                if b"Cannot lock file" not in line)
+                while kept:
+                    kept = kept[os.write(2, kept):]
+    finally:
+        os.close(saved)
+
+
 def connect(url: str, busy_timeout_s: float = 10.0) -> Client:
     """A client for `url`, reused within the process.
 
@@ -77,7 +109,11 @@ def connect(url: str, busy_timeout_s: float = 10.0) -> Client:
         deadline = time.monotonic() + busy_timeout_s
         while True:
             try:
-                client = _open(url)
+                if is_embedded(url):
+                    with _engine_lock_lines_dropped():
+                        client = _open(url)
+                else:
+                    client = _open(url)
                 break
             except Exception as exc:
                 if not any(marker in str(exc) for marker in _BUSY_MARKERS):
