@@ -16,6 +16,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"
@@ -170,3 +171,13 @@ def test_pyspark_ships_one_hadoop_client_for_the_installer_to_match() -> None:
     assert spec is not None and spec.submodule_search_locations
     jars = sorted((Path(spec.submodule_search_locations[0]) / "jars").glob("hadoop-client-api-*.jar"))
     assert len(jars) == 1, jars
+
+
+def test_the_directories_the_processes_write_belong_to_the_image_user() -> None:
+    user = [args for keyword, args in instructions() if keyword == "USER"][-1]
+    env = " ".join(args for keyword, args in instructions() if keyword == "ENV")
+    k2_home = re.search(r"K2_HOME=(\S+)", env)
+    artifacts = yaml.safe_load((DOCKER / "dagster" / "dagster.yaml").read_text())["local_artifact_storage"]
+    assert k2_home is not None
+    owned = [run for run in runs() if f"chown {user}:{user}" in run]
+    assert owned and all(path in owned[0] for path in (k2_home[1], artifacts["config"]["base_dir"]))
