@@ -42,19 +42,10 @@ import polars as pl
 import pyarrow as pa
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import SqlCatalog
-from pyiceberg.io.pyarrow import _dataframe_to_data_files
-from pyiceberg.manifest import (
-    DataFile,
-    ManifestEntry,
-    ManifestEntryStatus,
-    ManifestFile,
-    write_manifest,
-    write_manifest_list,
-)
+from pyiceberg.manifest import DataFile, ManifestEntry, ManifestEntryStatus, ManifestFile
 from pyiceberg.table import Table, TableProperties
 from pyiceberg.table.refs import SnapshotRefType
 from pyiceberg.table.snapshots import Operation, Snapshot, Summary
-from pyiceberg.table.update import AddSnapshotUpdate, AssertRefSnapshotId, SetSnapshotRefUpdate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -65,6 +56,14 @@ from k2_lakehouse.cold.compaction import (
     compact_partition,
     resolve_partition,
     write_with_polars,
+)
+from k2_lakehouse.cold.iceberg_internals import (
+    AddSnapshotUpdate,
+    AssertRefSnapshotId,
+    SetSnapshotRefUpdate,
+    dataframe_to_data_files,
+    write_manifest,
+    write_manifest_list,
 )
 from k2_lakehouse.cold.retention import expire_snapshots, local_path
 from k2_lakehouse_tests.maintenance.conftest import SILVER_SCHEMA, SILVER_SPEC
@@ -267,7 +266,7 @@ def build_history(ws: Workspace, snapshots: int, per_commit: int) -> Table:
             snapshot_id = int(rng.integers(1, 2**62))
         used.add(snapshot_id)
         sequence, ts, commit = sequence + 1, ts + 1, uuid.uuid4()
-        (new_file,) = _dataframe_to_data_files(metadata, trades(500, 100_000 + 500 * i, seed=1000 + i, hour=hour), io)
+        (new_file,) = dataframe_to_data_files(metadata, trades(500, 100_000 + 500 * i, seed=1000 + i, hour=hour), io)
         old_file, old_manifest, old_sequence = live[hour]
         with write_manifest(metadata.format_version, spec, schema,
                             io.new_output(provider.new_metadata_location(f"{commit}-m0.avro")), snapshot_id, codec) as w:

@@ -48,13 +48,12 @@ import pyarrow.parquet as pq
 from clickhouse_connect.driver.client import Client
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import CommitFailedException, ValidationException
-from pyiceberg.expressions.visitors import _StrictMetricsEvaluator
-from pyiceberg.io.pyarrow import parquet_file_to_data_file, schema_to_pyarrow
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
 
 from k2_lakehouse.cold.catalog import local_path
 from k2_lakehouse.cold.commit_retry import retry_on_conflict
+from k2_lakehouse.cold.iceberg_internals import StrictMetricsEvaluator, parquet_file_to_data_file, schema_to_pyarrow
 from k2_lakehouse.cold.tables import COLD_TABLES, FILE_SPANS, ColdTable, cold_table
 from k2_lakehouse.hours import HourRange
 from k2_lakehouse.warm.content import table_checksum
@@ -291,7 +290,7 @@ def plan_replacement(client: Client, table: Table, cold: ColdTable, hours: HourR
     if table.current_snapshot() is None:
         return plan
     row_filter = cold.range_filter(hours)
-    only_range = _StrictMetricsEvaluator(table.schema(), row_filter)
+    only_range = StrictMetricsEvaluator(table.schema(), row_filter)
     for task in table.scan(row_filter=row_filter).plan_files():
         if task.delete_files:
             raise NotImplementedError(f"{cold.name} has row-level delete files; offload only writes copy-on-write")

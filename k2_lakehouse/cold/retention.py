@@ -36,14 +36,13 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow.fs as pafs
 from pyiceberg.io import FileIO
-from pyiceberg.io.pyarrow import PyArrowFileIO
 from pyiceberg.manifest import ManifestFile
 from pyiceberg.table import Table
 from pyiceberg.table.metadata import TableMetadata
-from pyiceberg.table.snapshots import Snapshot, ancestors_of
-from pyiceberg.utils.concurrent import ExecutorFactory
+from pyiceberg.table.snapshots import Snapshot
 
 from k2_lakehouse.cold.commit_retry import CommitConflictError, RetryPolicy, retry_on_conflict
+from k2_lakehouse.cold.iceberg_internals import ExecutorFactory, PyArrowFileIO, ancestors_of
 from k2_lakehouse.hours import EPOCH
 
 logger = logging.getLogger(__name__)

@@ -11,10 +11,10 @@ from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
-from pyiceberg.table.update import AssertRefSnapshotId, SetPropertiesUpdate
 from pyiceberg.types import LongType, NestedField
 
 from k2_lakehouse.cold.commit_retry import CommitConflictError, ConcurrentChangeError, RetryPolicy, retry_on_conflict
+from k2_lakehouse.cold.iceberg_internals import AssertRefSnapshotId, SetPropertiesUpdate
 
 SCHEMA = Schema(NestedField(1, "n", LongType(), required=True))
 NO_WAIT = {"commit.retry.min-wait-ms": "0"}

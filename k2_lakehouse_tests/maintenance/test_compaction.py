@@ -13,7 +13,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from pyiceberg.expressions import And, GreaterThanOrEqual, LessThan
-from pyiceberg.io.pyarrow import _dataframe_to_data_files
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
 from pyspark.sql import SparkSession
@@ -30,6 +29,7 @@ from k2_lakehouse.cold.compaction import (
     sort_frame,
     sort_keys,
 )
+from k2_lakehouse.cold.iceberg_internals import dataframe_to_data_files
 from k2_lakehouse_tests.maintenance.conftest import DAY, SORT_COLUMNS, TableMaker, TradeMaker
 from k2_lakehouse_tests.support.cold import content_checksum
 
@@ -315,7 +315,7 @@ def test_compaction_stops_carrying_manifests_left_with_only_deleted_entries(
     hour_zero = And(GreaterThanOrEqual("exchange_ts", start.isoformat()),
                     LessThan("exchange_ts", (start + dt.timedelta(hours=1)).isoformat()))
     replaced = [task.file for task in table.scan(row_filter=hour_zero).plan_files()]
-    replacement = _dataframe_to_data_files(table.metadata, make_trades(100, seq_start=300, hour=0, seed=10), table.io)
+    replacement = dataframe_to_data_files(table.metadata, make_trades(100, seq_start=300, hour=0, seed=10), table.io)
     # One OVERWRITE snapshot, as the offload commits a re-offloaded hour.
     with table.transaction() as tx, tx.update_snapshot().overwrite() as overwrite:
         for data_file in replaced:

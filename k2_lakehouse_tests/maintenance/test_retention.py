@@ -12,10 +12,10 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from pyiceberg.expressions import And, GreaterThanOrEqual, LessThan
-from pyiceberg.io.pyarrow import _dataframe_to_data_files
 from pyiceberg.table import Table
 
 from k2_lakehouse.cold.compaction import InProcessEngine, compact_partition
+from k2_lakehouse.cold.iceberg_internals import dataframe_to_data_files
 from k2_lakehouse.cold.retention import expire_snapshots, remove_orphan_files
 from k2_lakehouse_tests.maintenance.conftest import DAY, SORT_COLUMNS, TableMaker, TradeMaker, files_under
 from k2_lakehouse_tests.support.cold import content_checksum
@@ -196,7 +196,7 @@ def debris(history: History, make_trades: TradeMaker) -> Debris:
     table = history.table
 
     def killed_offload(seq_start: int) -> set[str]:
-        files = _dataframe_to_data_files(table.metadata, make_trades(30, seq_start=seq_start), table.io)
+        files = dataframe_to_data_files(table.metadata, make_trades(30, seq_start=seq_start), table.io)
         return {f.file_path.removeprefix("file://") for f in files}
 
     old = killed_offload(90_000)

@@ -11,8 +11,9 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 from pyiceberg.expressions import AlwaysTrue, BooleanExpression
-from pyiceberg.io.pyarrow import schema_to_pyarrow
 from pyiceberg.table import Table
+
+from k2_lakehouse.cold.iceberg_internals import schema_to_pyarrow
 
 
 @dataclass

@@ -19,21 +19,11 @@ from pyiceberg.manifest import (
     ManifestEntry,
     ManifestEntryStatus,
     ManifestFile,
-    ManifestWriter,
-    write_manifest,
-    write_manifest_list,
 )
 from pyiceberg.table import Table, TableProperties
 from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.refs import MAIN_BRANCH, SnapshotRefType
-from pyiceberg.table.snapshots import Operation, Snapshot, SnapshotSummaryCollector, Summary, update_snapshot_summaries
-from pyiceberg.table.update import (
-    AddSnapshotUpdate,
-    AssertRefSnapshotId,
-    SetPropertiesUpdate,
-    SetSnapshotRefUpdate,
-    TableUpdate,
-)
+from pyiceberg.table.snapshots import Operation, Snapshot, Summary
 
 from k2_lakehouse.cold.commit_retry import ConcurrentChangeError, retry_on_conflict
 from k2_lakehouse.cold.compaction.files import delete_quietly
@@ -47,6 +37,18 @@ from k2_lakehouse.cold.compaction.model import (
     table_name,
 )
 from k2_lakehouse.cold.compaction.planning import ManifestCache, live_entries, live_files, partition_manifests
+from k2_lakehouse.cold.iceberg_internals import (
+    AddSnapshotUpdate,
+    AssertRefSnapshotId,
+    ManifestWriter,
+    SetPropertiesUpdate,
+    SetSnapshotRefUpdate,
+    SnapshotSummaryCollector,
+    TableUpdate,
+    update_snapshot_summaries,
+    write_manifest,
+    write_manifest_list,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -14,15 +14,18 @@ from collections.abc import Sequence
 
 import pyarrow as pa
 from pyiceberg.io import FileIO
-from pyiceberg.io.fileformat import FileFormatFactory
-from pyiceberg.io.pyarrow import _to_requested_schema, parquet_file_to_data_file
 from pyiceberg.manifest import DataFile, DataFileContent, FileFormat
-from pyiceberg.schema import sanitize_column_names
-from pyiceberg.table.locations import load_location_provider
 from pyiceberg.table.metadata import TableMetadata
-from pyiceberg.utils.concurrent import ExecutorFactory
 
 from k2_lakehouse.cold.compaction.model import CompactionError, PartitionRef
+from k2_lakehouse.cold.iceberg_internals import (
+    ExecutorFactory,
+    FileFormatFactory,
+    load_location_provider,
+    parquet_file_to_data_file,
+    sanitize_column_names,
+    to_requested_schema,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +46,7 @@ def _write_data_files(
     def write(task: tuple[int, pa.Table]) -> DataFile:
         task_id, chunk = task
         batches = [
-            _to_requested_schema(file_schema, schema, batch, include_field_ids=True, format_model=format_model)
+            to_requested_schema(file_schema, schema, batch, include_field_ids=True, format_model=format_model)
             for batch in chunk.to_batches()
         ]
         path = provider.new_data_location(f"{partition_path}/00000-{task_id}-{write_uuid}.parquet")

@@ -13,15 +13,19 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pyiceberg.expressions import AlwaysTrue
-from pyiceberg.io.pyarrow import ArrowScan, pyarrow_to_schema, schema_to_pyarrow
 from pyiceberg.manifest import DataFile
-from pyiceberg.schema import sanitize_column_names
 from pyiceberg.table import FileScanTask, Table, TableProperties
-from pyiceberg.utils.concurrent import ExecutorFactory
 
 from k2_lakehouse.cold.compaction.files import delete_quietly, rows_per_file
 from k2_lakehouse.cold.compaction.model import CompactionError, PartitionRef
 from k2_lakehouse.cold.compaction.sort_keys import sort_frame
+from k2_lakehouse.cold.iceberg_internals import (
+    ArrowScan,
+    ExecutorFactory,
+    pyarrow_to_schema,
+    sanitize_column_names,
+    schema_to_pyarrow,
+)
 from k2_lakehouse.cold.retention import local_path
 
 

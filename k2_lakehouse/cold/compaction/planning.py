@@ -12,13 +12,12 @@ import datetime as dt
 from collections.abc import Mapping
 
 from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, EqualTo, IsNull, Reference
-from pyiceberg.expressions.visitors import manifest_evaluator
 from pyiceberg.manifest import DataFile, DataFileContent, ManifestContent, ManifestEntry, ManifestFile
 from pyiceberg.table import Table
 from pyiceberg.types import DateType
-from pyiceberg.utils.concurrent import ExecutorFactory
 
 from k2_lakehouse.cold.compaction.model import CompactionError, PartitionRef, table_name
+from k2_lakehouse.cold.iceberg_internals import ExecutorFactory, manifest_evaluator
 from k2_lakehouse.hours import EPOCH
 
 

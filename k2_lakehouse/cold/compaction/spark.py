@@ -32,9 +32,9 @@ from pyiceberg.types import (
     TimestampType,
     TimestamptzType,
 )
-from pyiceberg.utils.concurrent import ExecutorFactory
 
 from k2_lakehouse.cold.compaction.model import CompactionError, PartitionRef
+from k2_lakehouse.cold.iceberg_internals import ExecutorFactory
 from k2_lakehouse.cold.retention import list_files
 
 if TYPE_CHECKING:
