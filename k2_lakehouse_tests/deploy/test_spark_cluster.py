@@ -59,11 +59,12 @@ COMPACT_ON_CLUSTER = """
 import json, sys
 from pyiceberg.catalog.sql import SqlCatalog
 from k2_lakehouse.cold.compaction import SparkEngine, compact_table
-from k2_lakehouse.defs.resources import Spark, spark_config_from_env
+from k2_lakehouse.defs.resources import Spark, spark_config
+from k2_lakehouse.settings import load_settings
 
 uri, warehouse, name, app_name, sort_columns = sys.argv[1:6]
 table = SqlCatalog("k2test", uri=uri, warehouse=warehouse).load_table(name)
-spark = Spark(spark_config={**spark_config_from_env(), "spark.app.name": app_name}).spark_session
+spark = Spark(spark_config={**spark_config(load_settings()), "spark.app.name": app_name}).spark_session
 try:
     results = compact_table(table, SparkEngine(spark), sort_columns.split(","))
     print(json.dumps({"master": spark.sparkContext.master,
