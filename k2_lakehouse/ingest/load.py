@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 
 from k2_lakehouse.ingest.formats import detect_format, exchange_of
 from k2_lakehouse.ingest.reader import DEFAULT_BATCH_BYTES, constant_array, read_batches
-from k2_lakehouse.warm.client import PARALLELISM, in_parallel, parallel_clients
+from k2_lakehouse.warm.client import PARALLELISM, as_int, in_parallel, parallel_clients
 from k2_lakehouse.warm.content import INSERT_SETTINGS
 
 if TYPE_CHECKING:
@@ -145,7 +145,7 @@ def _count_outcomes(client: Client, summary: IngestSummary, received_at: datetim
     new_trades = [f"SELECT count() FROM k2.bronze_trades FINAL PREWHERE {_ITS_HOURS} AND {rows}"
                   for rows in (f"(({_THIS_INGEST}) OR {earlier})", earlier)]
     results = in_parallel(client, [
-        lambda handle: int(handle.command(skipped, parameters=where)),
+        lambda handle: as_int(handle.command(skipped, parameters=where)),
         lambda handle: handle.query(dlq, parameters=where).result_rows,
         *(lambda handle, query=query: int(handle.command(query, parameters=where)) for query in new_trades)])
     summary.skipped = results[0]
