@@ -61,9 +61,10 @@ class InProcessEngine:
             )
         schema = table.schema()
         local_paths = [local_path(table.io, f.file_path) for f in files]
-        if self.fast_io and all(local_paths) and _files_match_schema(local_paths, table):  # type: ignore[arg-type]
+        paths = [path for path in local_paths if path]
+        if self.fast_io and len(paths) == len(local_paths) and _files_match_schema(paths, table):
             # One chunk per file; sort_frame decides whether joining them is worth a copy.
-            frame = pl.read_parquet(local_paths, columns=[f.name for f in schema.fields], hive_partitioning=False, glob=False)
+            frame = pl.read_parquet(paths, columns=[f.name for f in schema.fields], hive_partitioning=False, glob=False)
         else:
             scan = ArrowScan(table.metadata, table.io, schema, AlwaysTrue())
             frame = _to_frame(scan.to_table([FileScanTask(f) for f in files]))
