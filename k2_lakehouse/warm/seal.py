@@ -55,10 +55,10 @@ class LayerResult:
     rows: int
     checksum: int
     seconds: float
-    extra: dict[str, object] = field(default_factory=dict)
+    extra: dict[str, int | dict[str, int]] = field(default_factory=dict)
 
 
-def _measure(client: Client, table: WarmTable, hours: HourRange, started: float, **extra: object) -> LayerResult:
+def _measure(client: Client, table: WarmTable, hours: HourRange, started: float, **extra: int | dict[str, int]) -> LayerResult:
     rows, checksum = table_checksum(client, table, hours)
     return LayerResult(table.name, rows, checksum, time.perf_counter() - started, dict(extra))
 
