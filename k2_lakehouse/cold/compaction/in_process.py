@@ -140,8 +140,8 @@ def write_with_polars(table: Table, ref: PartitionRef, frame: pl.DataFrame, rows
             uri = provider.new_data_location(f"{partition_path}/00000-{task_id}-{write_uuid}.parquet")
             written.append(uri)
             frame.slice(offset, rows_per_file).write_parquet(
-                local_path(table.io, uri),  # type: ignore[arg-type]
-                compression=codec,  # type: ignore[arg-type]
+                local_path(table.io, uri),  # type: ignore[arg-type]  # not None: _polars_can_write saw a local data path
+                compression=codec,  # type: ignore[arg-type]  # one of POLARS_CODECS: _polars_can_write checked it
                 compression_level=int(level) if level else None,
                 row_group_size=row_group_rows,
                 statistics=True,
