@@ -35,10 +35,12 @@ compose:
 
 test: venv browser compose
 	$(BIN)/ruff check k2_lakehouse k2_lakehouse_tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/pytest -q
 
 lint: venv
 	$(BIN)/ruff check k2_lakehouse k2_lakehouse_tests benchmarks
+	$(BIN)/mypy
 
 # dagster dev runs the schedules and sensors too; runs queue one at a time (an embedded store admits one process).
 ui: venv

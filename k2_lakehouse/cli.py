@@ -169,11 +169,12 @@ def _unreachable(url: str, error: BaseException) -> str:
     """Why the server of `url` could not be reached, naming its host and port (never its password)."""
     parts = urlsplit(url)
     port = parts.port or (8443 if parts.scheme == "https" else 8123)  # clickhouse-connect's defaults
-    cause, seen = type(error).__name__, error
-    while seen is not None:  # the socket's own error, at the root of the HTTP library's chain
-        if isinstance(seen, OSError) and seen.strerror:
-            cause = seen.strerror
-        seen = seen.__cause__ or seen.__context__
+    cause = type(error).__name__
+    seen_error: BaseException | None = error
+    while seen_error is not None:  # the socket's own error, at the root of the HTTP library's chain
+        if isinstance(seen_error, OSError) and seen_error.strerror:
+            cause = seen_error.strerror
+        seen_error = seen_error.__cause__ or seen_error.__context__
     return (f"cannot reach the ClickHouse server at {parts.hostname}:{port} (K2_CLICKHOUSE_URL): {cause}. "
             "Start the server, or point K2_CLICKHOUSE_URL at one that runs")
 

@@ -17,6 +17,7 @@ from k2_lakehouse.hours import HourRange
 from k2_lakehouse.ingest.load import ingest_file
 from k2_lakehouse.ingest.simulator import SimulationConfig, simulate_market
 from k2_lakehouse.settings import Settings
+from k2_lakehouse.warm.client import as_int
 from k2_lakehouse.warm.schema import open_store
 from k2_lakehouse.warm.tables import TIMEFRAMES
 
@@ -72,7 +73,7 @@ def run_demo(settings: Settings, hours: int = 3, trades_per_hour: int = 2000) ->
         ("trades_raw", ""), ("bronze_trades", " FINAL"), ("silver_trades", " FINAL"), ("silver_trades_dlq", ""),
         ("trades_skipped", ""), *((f"gold_ohlcv_{tf}_view", "") for tf in TIMEFRAMES))]
     print(format_table(("table", "rows"), layers))
-    silver = int(layers[2][1])
+    silver = as_int(layers[2][1])
     verdict = "exact" if silver == simulated.trades else "MISMATCH"
     ok = ok and silver == simulated.trades
     print(f"silver holds {silver:,} trades; the simulator wrote {simulated.trades:,} distinct valid trades: {verdict}")

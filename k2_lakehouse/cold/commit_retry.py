@@ -103,7 +103,7 @@ class RetryPolicy:
 
     def wait_seconds(self, retry: int, jitter: float) -> float:
         """The wait before retry number ``retry`` (0 for the first), ``jitter`` in [0, 1): pyiceberg's backoff."""
-        wait_ms = min(self.min_wait_ms * 2**retry, self.max_wait_ms)
+        wait_ms: int = min(self.min_wait_ms * 2**retry, self.max_wait_ms)  # int ** a non-negative int is an int
         return (wait_ms + jitter * JITTER * wait_ms) / 1000
 
 

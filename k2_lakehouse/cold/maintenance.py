@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 from clickhouse_connect.driver.client import Client
 from pyiceberg.catalog import Catalog
@@ -15,6 +16,7 @@ from pyiceberg.table import Table
 from pyiceberg.transforms import DayTransform, HourTransform, MonthTransform
 
 from k2_lakehouse.cold.compaction import CompactionEngine, CompactionResult, compact_table, partitions_needing_compaction
+from k2_lakehouse.cold.compaction.model import PartitionRef
 from k2_lakehouse.cold.tables import COLD_TABLES
 from k2_lakehouse.cold.verify import matches_warm
 from k2_lakehouse.hours import EPOCH, HourRange, in_hours
@@ -37,13 +39,13 @@ def _ordinal(moment: datetime, transform: object) -> int:
     raise ValueError(f"no time transform {transform!r} on the table's first partition field")
 
 
-def partitions_touching(table: Table, hours: HourRange, min_files: int = 2) -> list:
+def partitions_touching(table: Table, hours: HourRange, min_files: int = 2) -> list[PartitionRef]:
     """Partitions needing compaction whose time value overlaps the hours."""
     spec = table.spec()
     transform = spec.fields[0].transform
     low, high = _ordinal(hours.start, transform), _ordinal(hours.end - timedelta(microseconds=1), transform)
     return [ref for ref in partitions_needing_compaction(table, min_files=min_files)
-            if ref.spec_id == spec.spec_id and low <= ref.values[0] <= high]
+            if ref.spec_id == spec.spec_id and low <= cast(int, ref.values[0]) <= high]
 
 
 def compact_cold_table(table: Table, name: str, engine: CompactionEngine, hours: HourRange | None = None,

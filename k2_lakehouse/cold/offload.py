@@ -122,13 +122,13 @@ def _arm_kill_during_commit(catalog: Catalog) -> None:
     """Test hook: die after the new metadata file is written but before the catalog points at it."""
     if os.environ.get(KILL_ENV) != "during_commit":
         return
-    write_metadata = catalog._write_metadata  # type: ignore[attr-defined]
+    write_metadata = catalog._write_metadata  # type: ignore[attr-defined]  # a private method of the concrete catalogs
 
     def write_then_die(*args: object, **kwargs: object) -> None:
         write_metadata(*args, **kwargs)
         _maybe_die("during_commit")
 
-    catalog._write_metadata = write_then_die  # type: ignore[attr-defined]
+    catalog._write_metadata = write_then_die  # type: ignore[attr-defined]  # a private method of the concrete catalogs
 
 
 def data_dir(table: Table) -> Path:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 from k2_lakehouse.cold.tables import cold_table
 from k2_lakehouse.cold.verify import VerifyResult, matches_warm
@@ -90,9 +90,9 @@ class Arrivals:
     @classmethod
     def from_json(cls, data: Mapping[str, object]) -> Arrivals:
         latest = datetime.fromisoformat(str(data["inserted_after"])) if "inserted_after" in data else EPOCH
-        seen = data.get("seen") or {}
+        seen = cast("Mapping[str, int]", data.get("seen") or {})
         # The cursor is JSON to_json wrote: "seen" is an object of hour -> count, which `object` does not say.
-        return cls(latest, {datetime.fromisoformat(h): int(n) for h, n in seen.items()})  # type: ignore[union-attr]
+        return cls(latest, {datetime.fromisoformat(h): int(n) for h, n in seen.items()})
 
 
 def changes_since_offload(offloads: Iterable[Offload], inserts: Mapping[datetime, Inserts],

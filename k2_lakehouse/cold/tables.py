@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NoSuchTableError
-from pyiceberg.expressions import And, BooleanExpression, GreaterThanOrEqual, LessThan
+from pyiceberg.expressions import And, BooleanExpression, GreaterThanOrEqual, LessThan, Reference
+from pyiceberg.expressions.literals import literal
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table, TableProperties
@@ -106,7 +108,7 @@ class ColdTable:
     warm: WarmTable
     columns: tuple[Column, ...]
     hour_column: str  # the cold (and warm) column that places a row in an hour or a window
-    partitioning: tuple[tuple[str, Transform], ...]  # (source column, transform)
+    partitioning: tuple[tuple[str, Transform[Any, Any]], ...]  # (source column, transform)
     file_span: str  # a key of FILE_SPANS: a staged Parquet file holds one span of one exchange, so one partition
 
     @property
@@ -189,19 +191,22 @@ class ColdTable:
         start = hours.start
         if self.timeframe == "1d":
             start = datetime(start.year, start.month, start.day, tzinfo=UTC)
-        return And(GreaterThanOrEqual(self.hour_column, _iso(start)), LessThan(self.hour_column, _iso(hours.end)))
+        column = Reference(self.hour_column)
+        return And(GreaterThanOrEqual(term=column, value=literal(_iso(start))),
+                   LessThan(term=column, value=literal(_iso(hours.end))))
 
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
-def _transform_name(transform: Transform) -> str:
-    return {HourTransform: "hour", DayTransform: "day", MonthTransform: "month"}.get(type(transform), "identity")
+def _transform_name(transform: Transform[Any, Any]) -> str:
+    names: dict[type[Transform[Any, Any]], str] = {HourTransform: "hour", DayTransform: "day", MonthTransform: "month"}
+    return names.get(type(transform), "identity")
 
 
 def _trades_table(name: str, warm: WarmTable, columns: tuple[Column, ...], hour_column: str,
-                  time_transform: Transform) -> ColdTable:
+                  time_transform: Transform[Any, Any]) -> ColdTable:
     # Staged files are cut per hour even where the partition is a day: re-offloading an hour then
     # drops whole files, never rewrites a day's worth of trades.
     return ColdTable(name, warm, columns, hour_column, ((hour_column, time_transform), ("exchange", IdentityTransform())),

@@ -8,10 +8,11 @@ leave a newer metadata file that the catalog never adopted. Both sides use the s
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import DatabaseError
@@ -79,7 +80,7 @@ class ColdNotReadable(RuntimeError):
     """ClickHouse refused to read the cold table's folder."""
 
 
-def query_pinned(client: Client, pinned: PinnedSnapshot, select: str, parameters: dict[str, object]) -> list[tuple]:
+def query_pinned(client: Client, pinned: PinnedSnapshot, select: str, parameters: dict[str, object]) -> Sequence[Sequence[Any]]:
     """Run `select`, whose FROM is PINNED_ICEBERG, on exactly the pinned snapshot."""
     try:
         return client.query(select, parameters={**parameters, "root": pinned.root, "metadata": pinned.metadata},

@@ -4,6 +4,7 @@
 
 import dagster as dg
 
+from k2_lakehouse.defs.metadata import Metadata
 from k2_lakehouse.hours import PARTITION_KEY_FORMAT, HourRange, partition_key
 from k2_lakehouse.settings import load_settings
 
@@ -21,11 +22,11 @@ def hours_of(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) 
 
 
 def covers_several_partitions(context: dg.AssetExecutionContext) -> bool:
-    return context.has_partition_key_range and context.partition_key_range.start != context.partition_key_range.end
+    return bool(context.has_partition_key_range and context.partition_key_range.start != context.partition_key_range.end)
 
 
 def log_check_per_partition(context: dg.AssetExecutionContext, asset_key: dg.AssetKey, check_name: str,
-                            verdicts: list[tuple[HourRange, bool, dict[str, object]]]) -> None:
+                            verdicts: list[tuple[HourRange, bool, Metadata]]) -> None:
     """One evaluation per hour of a ranged run, so the UI shows the check on every partition.
 
     A single-partition run needs none: its yielded AssetCheckResult already carries the partition.

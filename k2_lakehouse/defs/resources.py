@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 
-class WarmStore(dg.ConfigurableResource):
+class WarmStore(dg.ConfigurableResource):  # type: ignore[type-arg]  # subscripting adds a runtime pydantic subclass
     """ClickHouse, embedded (chdb:///path) or a server (http(s)://user:password@host:port)."""
 
     url: str = Field(description="K2_CLICKHOUSE_URL: chdb:///path runs ClickHouse in the run's process (one process "
@@ -40,7 +40,7 @@ class WarmStore(dg.ConfigurableResource):
             yield client
 
 
-class ColdStore(dg.ConfigurableResource):
+class ColdStore(dg.ConfigurableResource):  # type: ignore[type-arg]  # subscripting adds a runtime pydantic subclass
     """The Iceberg SQL catalog "k2" and the warehouse its tables are written to."""
 
     catalog_uri: str = Field(description="K2_ICEBERG_CATALOG_URI: the SQL catalog, sqlite:///path/catalog.db or "
@@ -54,7 +54,7 @@ class ColdStore(dg.ConfigurableResource):
         return catalog_at(self.catalog_uri, self.warehouse)
 
 
-class Spark(dg.ConfigurableResource):
+class Spark(dg.ConfigurableResource):  # type: ignore[type-arg]  # subscripting adds a runtime pydantic subclass
     """dagster-pyspark's LazyPySparkResource, imported on first use.
 
     Importing dagster_pyspark imports pyspark, which every definitions load would pay for, while only the Spark
@@ -71,7 +71,7 @@ class Spark(dg.ConfigurableResource):
             from dagster_pyspark import LazyPySparkResource
 
             self._pyspark = LazyPySparkResource(spark_config=self.spark_config)
-        return self._pyspark.spark_session
+        return cast("SparkSession", self._pyspark.spark_session)
 
 
 def from_environment(name: str, value: str) -> str:
@@ -90,7 +90,7 @@ def spark_config(settings: Settings) -> dict[str, str]:
     }
 
 
-def resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+def resources(settings: Settings) -> dict[str, dg.ConfigurableResource[object]]:
     """Every resource the assets, sensors and checks ask for, by the name they ask for it."""
     return {
         "warm": WarmStore(url=from_environment("K2_CLICKHOUSE_URL", settings.clickhouse_url),

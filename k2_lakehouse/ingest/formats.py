@@ -140,8 +140,8 @@ def detect_format(path: Path) -> str:
         raise FormatError(f"{path}: unknown format: JSON that is neither a Binance nor a Kraken message{deep}; "
                           f"pass --format (one of {', '.join(FORMATS)})")
     data_lines = [line for line in lines if not _HEADER.match(line.split(",", 1)[0].strip())]
-    found = {_CSV_FIELDS.get(len(line.split(","))) for line in data_lines}
-    if len(found) == 1 and None not in found:
+    found = {_CSV_FIELDS.get(len(line.split(",")), "") for line in data_lines}
+    if len(found) == 1 and "" not in found:
         return found.pop()
     counts = sorted({len(line.split(",")) for line in data_lines})
     raise FormatError(f"{path}: unknown format: lines of {counts} comma-separated fields; expected 8 "

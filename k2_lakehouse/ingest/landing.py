@@ -16,6 +16,7 @@ from clickhouse_connect.driver.client import Client
 from k2_lakehouse.hours import HourRange, in_hours
 from k2_lakehouse.ingest.formats import FormatError
 from k2_lakehouse.ingest.load import ingest_file
+from k2_lakehouse.warm.client import as_int
 from k2_lakehouse.warm.content import SEAL_SETTINGS
 
 RAW_COLUMNS = ("exchange, source_format, source_name, source_partition, source_position, source_element, "
@@ -54,7 +55,7 @@ def reload_hours(client: Client, landing_dir: Path, hours: HourRange) -> Landing
         # Under the seal marker the live views stay quiet: the bronze seal of the same run derives from raw.
         client.command(f"INSERT INTO k2.trades_raw ({RAW_COLUMNS}) SELECT {RAW_COLUMNS} FROM k2.trades_raw_landing "
                        f"WHERE {_IN_RANGE}", parameters=parameters, settings=SEAL_SETTINGS)
-        rows += int(client.command(f"SELECT count() FROM k2.trades_raw_landing WHERE {_IN_RANGE}",
+        rows += as_int(client.command(f"SELECT count() FROM k2.trades_raw_landing WHERE {_IN_RANGE}",
                                    parameters=parameters))
     client.command("TRUNCATE TABLE k2.trades_raw_landing")
     return LandingLoad(loaded, rows, refused)

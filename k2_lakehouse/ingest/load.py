@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 
 from k2_lakehouse.ingest.formats import detect_format, exchange_of
 from k2_lakehouse.ingest.reader import DEFAULT_BATCH_BYTES, constant_array, read_batches
-from k2_lakehouse.warm.client import PARALLELISM, in_parallel, parallel_clients
+from k2_lakehouse.warm.client import PARALLELISM, as_int, in_parallel, parallel_clients
 from k2_lakehouse.warm.content import INSERT_SETTINGS
 
 if TYPE_CHECKING:
@@ -161,10 +161,11 @@ _ITS_HOURS = "event_hour IN (SELECT toDateTime(arrayJoin({hours:Array(UInt32)}),
 
 def _count_outcomes(client: Client, summary: IngestSummary, received_at: datetime) -> None:
     where: dict[str, object] = {"name": summary.path, "received": received_at}
-    where["hours"] = [int(hour) for hour, in client.query(
+    hours = [int(hour) for hour, in client.query(
         f"SELECT DISTINCT toUnixTimestamp(event_hour) FROM k2.trades_raw WHERE {_THIS_INGEST}", parameters=where).result_rows]
-    if where["hours"]:
-        summary.earliest_hour = datetime.fromtimestamp(min(where["hours"]), UTC)
+    where["hours"] = hours
+    if hours:
+        summary.earliest_hour = datetime.fromtimestamp(min(hours), UTC)
     skipped = f"SELECT count() FROM k2.trades_skipped WHERE {_ITS_HOURS} AND {_THIS_INGEST}"
     dlq = (f"SELECT toString(reason), count(), countIf(stage = 'validate') FROM k2.silver_trades_dlq "
            f"WHERE {_ITS_HOURS} AND {_THIS_INGEST} GROUP BY reason ORDER BY reason")
@@ -175,9 +176,9 @@ def _count_outcomes(client: Client, summary: IngestSummary, received_at: datetim
     new_trades = [f"SELECT count() FROM k2.bronze_trades FINAL PREWHERE {_ITS_HOURS} AND {rows}"
                   for rows in (f"(({_THIS_INGEST}) OR {earlier})", earlier)]
     results = in_parallel(client, [
-        lambda handle: int(handle.command(skipped, parameters=where)),
+        lambda handle: as_int(handle.command(skipped, parameters=where)),
         lambda handle: handle.query(dlq, parameters=where).result_rows,
-        *(lambda handle, query=query: int(handle.command(query, parameters=where)) for query in new_trades)])
+        *(lambda handle, query=query: as_int(handle.command(query, parameters=where)) for query in new_trades)])
     summary.skipped = results[0]
     summary.dlq = {reason: int(count) for reason, count, _ in results[1]}
     validation_dlq = sum(int(validated) for _, _, validated in results[1])
@@ -187,7 +188,7 @@ def _count_outcomes(client: Client, summary: IngestSummary, received_at: datetim
 
 def _warn_before_partitions(client: Client, summary: IngestSummary, received_at: datetime, start: datetime) -> None:
     """Add to `summary`, and log, a warning that some of its rows lie in hours before `start` (K2_PARTITIONS_START)."""
-    before = int(client.command(
+    before = as_int(client.command(
         f"SELECT count() FROM k2.trades_raw WHERE event_hour < {{start:DateTime('UTC')}} AND {_THIS_INGEST}",
         parameters={"name": summary.path, "received": received_at, "start": start}))
     hour = f"{summary.earliest_hour:%Y-%m-%d-%H:%M}"

@@ -9,6 +9,7 @@ import polars as pl
 from clickhouse_connect.driver.client import Client
 
 from k2_lakehouse.hours import HourRange, in_hours
+from k2_lakehouse.warm.client import as_int
 from k2_lakehouse.warm.content import gold_windows_predicate
 from k2_lakehouse.warm.tables import TIMEFRAMES
 
@@ -24,7 +25,7 @@ class CheckOutcome:
 
 def silver_duplicates(client: Client, hours: HourRange) -> int:
     """Silver rows beyond one per (exchange, exchange_symbol, trade_id) in the range, read without FINAL."""
-    return int(client.command(
+    return as_int(client.command(
         "SELECT count() - uniqExact(exchange, exchange_symbol, trade_id) FROM k2.silver_trades "
         f"WHERE {in_hours('exchange_ts')}",
         parameters=hours.parameters))
@@ -55,7 +56,7 @@ def ohlcv_sanity(client: Client, hours: HourRange) -> CheckOutcome:
     problems: list[str] = []
     measured: dict[str, int] = {}
     for tf in TIMEFRAMES:
-        bad = int(client.command(
+        bad = as_int(client.command(
             f"SELECT count() FROM k2.gold_ohlcv_{tf}_view WHERE {gold_windows_predicate(tf)} AND NOT ("
             "low <= open AND open <= high AND low <= close AND close <= high AND volume > 0 AND trade_count > 0 "
             # Every trade's price and quantity are positive, so these hold exactly (vwap is cut to 12 decimals,
@@ -73,13 +74,13 @@ def ohlcv_sanity(client: Client, hours: HourRange) -> CheckOutcome:
     for tf in TIMEFRAMES[:-1]:
         gold = f"SELECT exchange, symbol, toStartOfHour(window_start) AS hour, sum(volume) AS v, " \
                f"sum(trade_count) AS n FROM k2.gold_ohlcv_{tf}_view WHERE {gold_windows_predicate(tf)} GROUP BY ALL"
-        differing = int(client.command(
+        differing = as_int(client.command(
             f"SELECT count() FROM ({silver}) AS s FULL OUTER JOIN ({gold}) AS g USING (exchange, symbol, hour) "
             "WHERE s.v != g.v OR s.n != g.n", parameters=hours.parameters))
         measured[f"hours_disagreeing_{tf}"] = differing
         if differing:
             problems.append(f"{differing} (exchange, symbol, hour) where {tf} candles disagree with silver")
-    daily = int(client.command(
+    daily = as_int(client.command(
         "SELECT count() FROM (SELECT exchange, symbol, toStartOfDay(window_start) AS day, sum(volume) AS v, "
         "sum(trade_count) AS n, min(low) AS lo, max(high) AS hi FROM k2.gold_ohlcv_1h_view "
         "WHERE window_start >= toStartOfDay({start:DateTime('UTC')}) "
@@ -131,7 +132,7 @@ def recompute_candles(silver: pl.DataFrame, timeframe: str) -> pl.DataFrame:
     )
 
 
-def _candles_as_units(client: Client, hours: HourRange, timeframe: str) -> set[tuple]:
+def _candles_as_units(client: Client, hours: HourRange, timeframe: str) -> set[tuple[object, ...]]:
     rows = client.query(
         "SELECT toString(exchange), toString(symbol), window_start, open, high, low, close, volume, quote_volume, "
         f"trade_count FROM k2.gold_ohlcv_{timeframe}_view WHERE {gold_windows_predicate(timeframe)}",

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
+    from clickhouse_connect.driver.summary import QuerySummary
 
 DATABASE = "k2"
 T = TypeVar("T")
@@ -183,16 +184,28 @@ def in_parallel(client: Client, calls: Sequence[Callable[[Client], T]], workers:
         shares = [list(range(i, len(calls), len(clients))) for i in range(len(clients))]
         futures = [pool.submit(lambda handle, share: [calls[i](handle) for i in share], handle, share)
                    for handle, share in zip(clients, shares, strict=True)]
-        results: list[T] = [None] * len(calls)  # type: ignore[list-item]
+        results: dict[int, T] = {}
         for share, future in zip(shares, futures, strict=True):
             for i, result in zip(share, future.result(), strict=True):
                 results[i] = result
-        return results
+        return [results[i] for i in range(len(calls))]
 
 
 def run_in_parallel(client: Client, commands: Sequence[str], parameters: dict[str, object] | None = None,
                     settings: dict[str, object] | None = None, workers: int = PARALLELISM) -> None:
     """Run `commands` on up to `workers` handles at once; each handle runs its share in order."""
-    in_parallel(client, [lambda handle, command=command: handle.command(command, parameters=parameters, settings=settings)
-                         for command in commands], workers)
+    def call(command: str) -> Callable[[Client], object]:
+        return lambda handle: handle.command(command, parameters=parameters, settings=settings)
+    in_parallel(client, [call(command) for command in commands], workers)
+
+
+def as_int(result: str | int | Sequence[str] | QuerySummary) -> int:
+    """The one value of a single-value command (a count, a sum) as an int.
+
+    clickhouse-connect types `command` for every shape of result: one value comes back as an int or as
+    its text; several columns or an empty result (a sequence, a summary) mean the query is wrong.
+    """
+    if isinstance(result, int | str):
+        return int(result)
+    raise TypeError(f"a ClickHouse command meant to return one value returned {result!r}")
 

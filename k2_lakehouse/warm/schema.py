@@ -173,9 +173,9 @@ def outdated_views(client: Client, sql_dir: Path = SQL_DIR) -> dict[str, tuple[s
 
     Both queries are compared as ClickHouse formats them, so layout and spacing do not count.
     """
-    stored = dict(client.query(
+    stored: dict[str, str] = {name: query for name, query in client.query(
         "SELECT name, create_table_query FROM system.tables WHERE database = 'k2' AND engine = 'MaterializedView'"
-    ).result_rows)
+    ).result_rows}
     views = {view: declared for view, declared in declared_views(sql_dir).items() if view in stored}
     if not views:
         return {}
@@ -188,9 +188,9 @@ def outdated_views(client: Client, sql_dir: Path = SQL_DIR) -> dict[str, tuple[s
 
 def schema_drift(client: Client, sql_dir: Path = SQL_DIR) -> list[str]:
     """What differs between this store's tables and views and sql/, one line each; empty when they agree."""
-    stored = dict(client.query(
+    stored: dict[str, list[str]] = {table: columns for table, columns in client.query(
         "SELECT table, arrayMap(c -> c.2, arraySort(groupArray((position, name)))) FROM system.columns "
-        "WHERE database = 'k2' GROUP BY table").result_rows)
+        "WHERE database = 'k2' GROUP BY table").result_rows}
     drift = []
     for table, (file_name, columns) in declared_columns(sql_dir).items():
         have = list(stored.get(table, columns))

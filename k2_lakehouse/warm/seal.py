@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from k2_lakehouse.hours import HourRange, in_hours
-from k2_lakehouse.warm.client import PARALLELISM, run_in_parallel
+from k2_lakehouse.warm.client import PARALLELISM, as_int, run_in_parallel
 from k2_lakehouse.warm.content import SEAL_SETTINGS, table_checksum
 from k2_lakehouse.warm.tables import (
     BRONZE_TRADES,
@@ -55,10 +55,10 @@ class LayerResult:
     rows: int
     checksum: int
     seconds: float
-    extra: dict[str, object] = field(default_factory=dict)
+    extra: dict[str, int | dict[str, int]] = field(default_factory=dict)
 
 
-def _measure(client: Client, table: WarmTable, hours: HourRange, started: float, **extra: object) -> LayerResult:
+def _measure(client: Client, table: WarmTable, hours: HourRange, started: float, **extra: int | dict[str, int]) -> LayerResult:
     rows, checksum = table_checksum(client, table, hours)
     return LayerResult(table.name, rows, checksum, time.perf_counter() - started, dict(extra))
 
@@ -76,7 +76,7 @@ def _sharded(statement: str, shard_key: str) -> list[str]:
 # registered: the rows a replay inserts afterwards are newer and never touched by it. So the replay runs
 # while the delete waits for any merge in progress on those parts (up to ~1 s after a large ingest), and
 # the seal waits for its deletes only before it reads the layer back.
-_DELETE_SETTINGS = {"lightweight_deletes_sync": 0}
+_DELETE_SETTINGS: dict[str, object] = {"lightweight_deletes_sync": 0}
 MUTATION_TIMEOUT_S = 300.0
 
 
@@ -153,7 +153,7 @@ def seal_bronze(client: Client, hours: HourRange, *, after_delete: AfterDelete |
         # A skipped message or a parse reject is logged once per raw row.
         lambda c, h: _repeated_rows(c, h, {"trades_skipped": (in_range, _RAW_ROW), "silver_trades_dlq": (rejects, _RAW_ROW)}),
         after_delete, _BRONZE_SEAL)
-    skipped = int(client.command(f"SELECT count() FROM k2.trades_skipped WHERE {in_range}", parameters=hours.parameters))
+    skipped = as_int(client.command(f"SELECT count() FROM k2.trades_skipped WHERE {in_range}", parameters=hours.parameters))
     return _measure(client, BRONZE_TRADES, hours, started, skipped=skipped)
 
 
@@ -169,9 +169,9 @@ def seal_silver(client: Client, hours: HourRange, *, after_delete: AfterDelete |
              lambda c, h: _repeated_rows(c, h, {"silver_trades_dlq": (rejects, _BRONZE_KEY)}),
              after_delete, _SILVER_SEAL)
     _attach_raw_payloads(client, hours)
-    dlq = dict(client.query(
+    dlq: dict[str, int] = {reason: count for reason, count in client.query(
         f"SELECT toString(reason), count() FROM k2.silver_trades_dlq WHERE {in_hours('event_hour')} "
-        "GROUP BY reason ORDER BY reason", parameters=p).result_rows)
+        "GROUP BY reason ORDER BY reason", parameters=p).result_rows}
     return _measure(client, SILVER_TRADES, hours, started, dlq={k: int(v) for k, v in dlq.items()})
 
 
@@ -191,7 +191,7 @@ def _attach_raw_payloads(client: Client, hours: HourRange) -> None:
     """
     p, in_range = hours.parameters, in_hours("event_hour")
     pending = f"FROM k2.silver_trades_dlq WHERE {in_range} AND stage = 'validate' AND payload = ''"
-    if not int(client.command(f"SELECT count() {pending}", parameters=p)):
+    if not as_int(client.command(f"SELECT count() {pending}", parameters=p)):
         return
     raw = f"SELECT {_RAW_ROW}, payload FROM k2.trades_raw WHERE {in_range} AND ({_RAW_ROW}) IN (SELECT {_RAW_ROW} {pending})"
     client.command(

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import logging
 import uuid
+from typing import cast
 
 import pyarrow as pa
+from pyiceberg.avro.codecs import AvroCompressionCodec
 from pyiceberg.exceptions import CommitFailedException
 from pyiceberg.manifest import (
     DataFile,
@@ -119,7 +121,9 @@ def commit_overwrite_snapshot(
         raise CommitFailedException("the table has no snapshot any more; nothing to compact")
     snapshot_id = metadata.new_snapshot_id()
     sequence_number = metadata.next_sequence_number()
-    codec = metadata.properties.get(TableProperties.WRITE_AVRO_COMPRESSION, TableProperties.WRITE_AVRO_COMPRESSION_DEFAULT)
+    # The property names one of pyiceberg's Avro codecs; pyiceberg's writer rejects any other name.
+    codec = cast("AvroCompressionCodec", metadata.properties.get(TableProperties.WRITE_AVRO_COMPRESSION,
+                                                              TableProperties.WRITE_AVRO_COMPRESSION_DEFAULT))
     provider = table.location_provider()
     commit_uuid = uuid.uuid4()
     written: list[str] = []
@@ -128,7 +132,7 @@ def commit_overwrite_snapshot(
         path = provider.new_metadata_location(f"{commit_uuid}-m{len(written)}.avro")
         written.append(path)
         return write_manifest(metadata.format_version, metadata.specs()[spec_id], metadata.schema(),
-                              io.new_output(path), snapshot_id, codec)  # type: ignore[arg-type]
+                              io.new_output(path), snapshot_id, codec)
 
     old_paths = {f.file_path for f in old_files}
     all_manifests = parent.manifests(io)
@@ -165,8 +169,8 @@ def commit_overwrite_snapshot(
         manifests = [added.to_manifest_file(), removed.to_manifest_file(), *carried]
         manifest_list = provider.new_metadata_location(f"snap-{snapshot_id}-0-{commit_uuid}.avro")
         written.append(manifest_list)
-        with write_manifest_list(metadata.format_version, io.new_output(manifest_list), snapshot_id,  # type: ignore[arg-type]
-                                 parent.snapshot_id, sequence_number, codec) as list_writer:  # type: ignore[arg-type]
+        with write_manifest_list(metadata.format_version, io.new_output(manifest_list), snapshot_id,
+                                 parent.snapshot_id, sequence_number, codec) as list_writer:
             list_writer.add_manifests(manifests)
         snapshot = Snapshot(
             snapshot_id=snapshot_id,
@@ -181,7 +185,8 @@ def commit_overwrite_snapshot(
             updates.append(SetPropertiesUpdate(
                 updates={TableProperties.DEFAULT_NAME_MAPPING: metadata.schema().name_mapping.model_dump_json()}))
         updates += [AddSnapshotUpdate(snapshot=snapshot),
-                    SetSnapshotRefUpdate(ref_name=MAIN_BRANCH, type=SnapshotRefType.BRANCH, snapshot_id=snapshot_id)]
+                    # pydantic's mypy plugin misses the defaults pyiceberg declares in Annotated[..., Field(default=None)]
+                    SetSnapshotRefUpdate(ref_name=MAIN_BRANCH, type=SnapshotRefType.BRANCH, snapshot_id=snapshot_id)]  # type: ignore[call-arg]
         response = table.catalog.commit_table(
             table, (AssertRefSnapshotId(snapshot_id=parent.snapshot_id, ref=MAIN_BRANCH),), tuple(updates))
     except CommitFailedException:

@@ -65,9 +65,10 @@ class InProcessEngine:
             )
         schema = table.schema()
         local_paths = [local_path(table.io, f.file_path) for f in files]
-        if self.fast_io and all(local_paths) and _files_match_schema(local_paths, table):  # type: ignore[arg-type]
+        paths = [path for path in local_paths if path]
+        if self.fast_io and len(paths) == len(local_paths) and _files_match_schema(paths, table):
             # One chunk per file; sort_frame decides whether joining them is worth a copy.
-            frame = pl.read_parquet(local_paths, columns=[f.name for f in schema.fields], hive_partitioning=False, glob=False)
+            frame = pl.read_parquet(paths, columns=[f.name for f in schema.fields], hive_partitioning=False, glob=False)
         else:
             scan = ArrowScan(table.metadata, table.io, schema, AlwaysTrue())
             frame = _to_frame(scan.to_table([FileScanTask(f) for f in files]))
@@ -143,8 +144,8 @@ def write_with_polars(table: Table, ref: PartitionRef, frame: pl.DataFrame, rows
             uri = provider.new_data_location(f"{partition_path}/00000-{task_id}-{write_uuid}.parquet")
             written.append(uri)
             frame.slice(offset, rows_per_file).write_parquet(
-                local_path(table.io, uri),  # type: ignore[arg-type]
-                compression=codec,  # type: ignore[arg-type]
+                local_path(table.io, uri),  # type: ignore[arg-type]  # not None: _polars_can_write saw a local data path
+                compression=codec,  # type: ignore[arg-type]  # one of POLARS_CODECS: _polars_can_write checked it
                 compression_level=int(level) if level else None,
                 row_group_size=row_group_rows,
                 statistics=True,

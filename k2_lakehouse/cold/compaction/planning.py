@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Mapping
 
 from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, EqualTo, IsNull, Reference
+from pyiceberg.expressions.literals import literal
 from pyiceberg.manifest import DataFile, DataFileContent, ManifestContent, ManifestEntry, ManifestFile
 from pyiceberg.table import Table
 from pyiceberg.types import DateType
@@ -24,7 +25,7 @@ from k2_lakehouse.hours import EPOCH
 def _partition_filter(table: Table, ref: PartitionRef) -> BooleanExpression:
     spec = table.specs()[ref.spec_id]
     terms: list[BooleanExpression] = [
-        IsNull(Reference(f.name)) if value is None else EqualTo(Reference(f.name), value)  # type: ignore[arg-type]
+        IsNull(term=Reference(f.name)) if value is None else EqualTo(term=Reference(f.name), value=literal(value))
         for f, value in zip(spec.fields, ref.values, strict=True)
     ]
     if not terms:

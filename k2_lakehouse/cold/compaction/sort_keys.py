@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import polars as pl
@@ -88,7 +89,7 @@ def sort_codes(column: pl.Series) -> tuple[np.ndarray, int] | None:
             return by_runs
         # A HyperLogLog estimate (~15 ms on 3M rows) rules out ids and other high-cardinality strings before
         # the exact distinct values are computed (~0.6 s for 3M unique strings).
-        if column.approx_n_unique() > 2 * LOW_CARDINALITY:
+        if cast(int, column.approx_n_unique()) > 2 * LOW_CARDINALITY:  # polars types any scalar it returns
             return None
         distinct = column.drop_nulls().unique()
         if distinct.len() > LOW_CARDINALITY:
@@ -99,17 +100,18 @@ def sort_codes(column: pl.Series) -> tuple[np.ndarray, int] | None:
     if not (dtype.is_integer() or dtype.is_temporal()):
         return None
     physical = column.to_physical()
-    low, high = physical.min(), physical.max()
+    # The physical form of an integer or temporal column is an integer column: polars types its min and max as any scalar.
+    low, high = cast("int | None", physical.min()), cast(int, physical.max())
     if low is None:  # all null
         return np.zeros(column.len(), dtype=np.uint64), 0
-    span = int(high) - int(low) + 1  # type: ignore[arg-type]
+    span = int(high) - int(low) + 1
     if span >= 2**63:
         return None
     # Subtracting in Int64 (UInt64 first checked to fit) keeps the offset exact.
-    if physical.dtype == pl.UInt64 and int(high) >= 2**63:  # type: ignore[arg-type]
+    if physical.dtype == pl.UInt64 and int(high) >= 2**63:
         offsets = physical - low + 1
     else:
-        offsets = (physical.cast(pl.Int64) - int(low) + 1).cast(pl.UInt64)  # type: ignore[arg-type]
+        offsets = (physical.cast(pl.Int64) - int(low) + 1).cast(pl.UInt64)
     return offsets.fill_null(0).to_numpy(), span.bit_length()
 
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from k2_lakehouse.cold.names import COLD_TO_WARM
+from k2_lakehouse.defs.metadata import Metadata
 from k2_lakehouse.defs.partitions import hourly_partitions, hours_of, log_check_per_partition
 from k2_lakehouse.defs.policies import OWNERS, POOL
 from k2_lakehouse.defs.resources import ColdStore, WarmStore
@@ -27,7 +28,7 @@ def cold_key(name: str) -> dg.AssetKey:
     return dg.AssetKey(["cold", name])
 
 
-def _verdict_metadata(verdict: "VerifyResult") -> dict[str, object]:
+def _verdict_metadata(verdict: "VerifyResult") -> Metadata:
     return {"warm_rows": verdict.warm_rows, "cold_rows": verdict.cold_rows,
             "warm_checksum": f"{verdict.warm_checksum:016x}", "cold_checksum": f"{verdict.cold_checksum:016x}"}
 

@@ -4,7 +4,7 @@ Each is unpartitioned: launched plain it processes everything that needs it; lau
 range (run config `partition_range`, or Dagster's partition range tags) only those hours.
 """
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
@@ -40,7 +40,7 @@ class MaintenanceConfig(dg.Config):
 OFFLOAD_DUE_AFTER = timedelta(minutes=75)
 
 
-def requested_hours(config: MaintenanceConfig, tags: dict[str, str]) -> HourRange | None:
+def requested_hours(config: MaintenanceConfig, tags: Mapping[str, str]) -> HourRange | None:
     """The hours a run was launched for (run config, a partition range, or one partition); None for everything."""
     if not config.partition_range:
         return range_of_tags(tags)
@@ -63,7 +63,7 @@ def compaction_engine(config: MaintenanceConfig, spark: Spark) -> "CompactionEng
           description="Rewrites cold partitions holding several small files into sorted files of the target size, "
                       "in one atomic commit per partition; content is unchanged (checksummed).")
 def compaction(context: dg.AssetExecutionContext, config: MaintenanceConfig, cold_store: ColdStore,
-               spark: Spark) -> dg.MaterializeResult:
+               spark: Spark) -> dg.MaterializeResult[None]:
     from k2_lakehouse.cold import maintenance
     from k2_lakehouse.cold.tables import ensure_cold_tables
 
@@ -85,7 +85,7 @@ def compaction(context: dg.AssetExecutionContext, config: MaintenanceConfig, col
           description="Expires snapshots older than 7 days (keeping the last 3), deletes the files no remaining "
                       "snapshot references, and removes orphan files older than 3 days (debris of killed offloads).")
 def snapshot_expiry(context: dg.AssetExecutionContext, config: MaintenanceConfig, warm: WarmStore,
-                    cold_store: ColdStore) -> dg.MaterializeResult:
+                    cold_store: ColdStore) -> dg.MaterializeResult[None]:
     from k2_lakehouse.cold.federation import refresh_federated_views
     from k2_lakehouse.cold.retention import expire_snapshots, remove_orphan_files
     from k2_lakehouse.cold.tables import ensure_cold_tables
@@ -127,7 +127,7 @@ def snapshot_expiry(context: dg.AssetExecutionContext, config: MaintenanceConfig
                                             "table (the freshness policy alone sees only the newest hour)."),
           ])
 def audit(context: dg.AssetExecutionContext, config: MaintenanceConfig, warm: WarmStore,
-          cold_store: ColdStore) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+          cold_store: ColdStore) -> Iterator[dg.MaterializeResult[None] | dg.AssetCheckResult]:
     from k2_lakehouse.cold import maintenance
     from k2_lakehouse.cold.tables import ensure_cold_tables
     from k2_lakehouse.cold.verify import hours_expiring_unverified

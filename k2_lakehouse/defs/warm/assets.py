@@ -2,10 +2,11 @@
 
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 import dagster as dg
 
+from k2_lakehouse.defs.metadata import Metadata, MetadataEntry
 from k2_lakehouse.defs.partitions import hourly_partitions, hours_of
 from k2_lakehouse.defs.policies import OWNERS, POOL
 from k2_lakehouse.defs.resources import WarmStore
@@ -25,7 +26,17 @@ if TYPE_CHECKING:
 GROUP = "warm"
 KINDS = {"clickhouse", "sql"}
 
-_common = dict(
+
+class _CommonOptions(TypedDict):
+    group_name: str
+    partitions_def: dg.HourlyPartitionsDefinition
+    backfill_policy: dg.BackfillPolicy
+    owners: list[str]
+    kinds: set[str]
+    pool: str
+
+
+_common = _CommonOptions(
     group_name=GROUP,
     partitions_def=hourly_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -47,7 +58,7 @@ def column_schema(client: "Client", table: str) -> dg.TableSchema:
 
 
 def layer_metadata(client: "Client", table: WarmTable, result: seal.LayerResult, schema_table: str | None = None,
-                   **extra: object) -> dict[str, object]:
+                   **extra: MetadataEntry) -> Metadata:
     return {
         "dagster/row_count": result.rows,
         "dagster/table_name": f"k2.{table.name}",
@@ -64,7 +75,7 @@ def layer_metadata(client: "Client", table: WarmTable, result: seal.LayerResult,
     description=TRADES_RAW.description,
     **_common,
 )
-def trades_raw(context: dg.AssetExecutionContext, warm: WarmStore) -> dg.MaterializeResult:
+def trades_raw(context: dg.AssetExecutionContext, warm: WarmStore) -> dg.MaterializeResult[None]:
     """Raw messages arrive continuously (k2 ingest, or the Kafka engine); with K2_LANDING_DIR set, the hours are
     (re)loaded from the landing files first. Records what the hours hold."""
     from k2_lakehouse.ingest.landing import reload_hours
@@ -73,14 +84,14 @@ def trades_raw(context: dg.AssetExecutionContext, warm: WarmStore) -> dg.Materia
     hours = hours_of(context)
     landing_dir = load_settings().landing_dir
     with warm.client() as client:
-        extra: dict[str, object] = {}
+        extra: dict[str, int] = {}
         if landing_dir is not None:
             landed = reload_hours(client, landing_dir, hours)
             extra = {"landing_files": landed.files, "landing_rows": landed.rows}
             for path, why in landed.refused.items():
                 context.log.warning(f"landing file not loaded: {path}: {why}")
         result = seal.raw_result(client, hours)
-        return dg.MaterializeResult(metadata=layer_metadata(client, TRADES_RAW, result, **extra),
+        return dg.MaterializeResult(metadata={**layer_metadata(client, TRADES_RAW, result), **extra},
                                     data_version=dg.DataVersion(f"{result.checksum:016x}"))
 
 
