@@ -2,89 +2,24 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
-from pyiceberg.partitioning import PartitionField, PartitionSpec
-from pyiceberg.schema import Schema
 from pyiceberg.table import Table
-from pyiceberg.transforms import DayTransform, IdentityTransform
-from pyiceberg.types import DecimalType, LongType, NestedField, StringType, TimestamptzType
 from pyspark.sql import SparkSession
 
-DAY = dt.date(2024, 3, 1)
-SORT_COLUMNS = ["symbol", "exchange_ts"]
-SYMBOLS = np.array(["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT"])
-
-# The shape of cold.silver_trades: required keys, optional measures, decimal(38,12), timestamptz (us).
-SILVER_SCHEMA = Schema(
-    NestedField(1, "exchange", StringType(), required=True),
-    NestedField(2, "symbol", StringType(), required=True),
-    NestedField(3, "trade_id", StringType(), required=True),
-    NestedField(4, "trade_seq", LongType(), required=True),
-    NestedField(5, "price", DecimalType(38, 12), required=False),
-    NestedField(6, "quantity", DecimalType(38, 12), required=False),
-    NestedField(7, "side", StringType(), required=False),
-    NestedField(8, "exchange_ts", TimestamptzType(), required=True),
-    NestedField(9, "received_at", TimestamptzType(), required=False),
+from k2_lakehouse_tests.support.silver_table import (
+    SILVER_SCHEMA,
+    SILVER_SPEC,
+    TableMaker,
+    TradeMaker,
+    files_under,
+    trades,
 )
-SILVER_SPEC = PartitionSpec(
-    PartitionField(source_id=8, field_id=1000, transform=DayTransform(), name="exchange_ts_day"),
-    PartitionField(source_id=1, field_id=1001, transform=IdentityTransform(), name="exchange"),
-)
-
-TradeMaker = Callable[..., pa.Table]
-TableMaker = Callable[..., Table]
-
-
-def _decimal(unscaled: np.ndarray) -> pa.Array:
-    """decimal128(38,12) from int64 unscaled values without going through Python Decimal objects."""
-    words = np.empty((len(unscaled), 2), dtype=np.int64)
-    words[:, 0] = unscaled
-    words[:, 1] = unscaled >> 63
-    return pa.Array.from_buffers(pa.decimal128(38, 12), len(unscaled), [None, pa.py_buffer(words.tobytes())])
-
-
-def trades(
-    n: int,
-    *,
-    seq_start: int,
-    day: dt.date = DAY,
-    hour: int | None = None,
-    exchange: str = "binance",
-    seed: int = 0,
-) -> pa.Table:
-    """n trades of one exchange on one day (one hour if given), in random time order, unique trade_seq."""
-    rng = np.random.default_rng(seed)
-    start = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() * 1_000_000)
-    span = 86_400_000_000
-    if hour is not None:
-        start, span = start + hour * 3_600_000_000, 3_600_000_000
-    ts = start + rng.integers(0, span, n)
-    seq = np.arange(seq_start, seq_start + n, dtype=np.int64)
-    price = rng.integers(1, 100_000, n) * 10**10 + rng.integers(0, 10**10, n)
-    quantity = rng.integers(1, 10**13, n)
-    return pa.table(
-        {
-            "exchange": pa.array(np.full(n, exchange), pa.large_string()),
-            "symbol": pa.array(rng.choice(SYMBOLS, n), pa.large_string()),
-            "trade_id": pa.array(seq.astype(str), pa.large_string()),
-            "trade_seq": pa.array(seq),
-            "price": _decimal(price),
-            "quantity": _decimal(quantity),
-            "side": pa.array(rng.choice(np.array(["buy", "sell"]), n), pa.large_string()),
-            "exchange_ts": pa.array(ts, pa.timestamp("us", tz="UTC")),
-            "received_at": pa.array(ts + rng.integers(0, 5_000_000, n), pa.timestamp("us", tz="UTC")),
-        },
-        schema=SILVER_SCHEMA.as_arrow(),
-    )
 
 
 @pytest.fixture
@@ -127,12 +62,6 @@ def spark() -> Iterator[SparkSession]:
     session.sparkContext.setLogLevel("ERROR")
     yield session
     session.stop()
-
-
-def files_under(table: Table) -> set[str]:
-    """Local paths of every file under the table location."""
-    root = Path(table.location().removeprefix("file://"))
-    return {str(p) for p in root.rglob("*") if p.is_file()}
 
 
 @pytest.fixture

@@ -30,8 +30,8 @@ from k2_lakehouse.cold.compaction import (
     sort_keys,
 )
 from k2_lakehouse.cold.iceberg_internals import dataframe_to_data_files
-from k2_lakehouse_tests.maintenance.conftest import DAY, SORT_COLUMNS, TableMaker, TradeMaker
 from k2_lakehouse_tests.support.cold import content_checksum
+from k2_lakehouse_tests.support.silver_table import DAY, SORT_COLUMNS, TableMaker, TradeMaker
 
 OTHER_DAY = DAY + dt.timedelta(days=1)
 PARTITION = {"exchange_ts_day": DAY, "exchange": "binance"}

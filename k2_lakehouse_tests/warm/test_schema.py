@@ -23,7 +23,7 @@ from k2_lakehouse.warm.schema import (
     schema_drift,
     schema_files,
 )
-from k2_lakehouse_tests.warm.test_dlq_and_accounting import DEPTH, _agg
+from k2_lakehouse_tests.support.warm import DEPTH, agg_event
 
 
 def test_applying_the_schema_twice_changes_nothing(warm: Client) -> None:
@@ -84,7 +84,7 @@ def test_a_materialized_view_from_an_older_k2_is_reported_and_then_given_its_fil
         apply_schema(warm)
         assert schema_drift(warm) == []
         path = tmp_path / "binance-ws.jsonl"
-        path.write_text(f"{_agg(1)}\n{DEPTH}\n")
+        path.write_text(f"{agg_event(1)}\n{DEPTH}\n")
         ingest_file(warm, path)
         assert warm.query("SELECT message_type FROM k2.trades_skipped").result_rows == [("depthUpdate",)]
     finally:
