@@ -66,8 +66,8 @@ from k2_lakehouse.cold.iceberg_internals import (
     write_manifest_list,
 )
 from k2_lakehouse.cold.retention import expire_snapshots, local_path
-from k2_lakehouse_tests.maintenance.conftest import SILVER_SCHEMA, SILVER_SPEC
 from k2_lakehouse_tests.support.cold import content_checksum
+from k2_lakehouse_tests.support.silver_table import SILVER_SCHEMA, SILVER_SPEC
 
 DAY = dt.date(2024, 3, 1)
 SILVER = "silver_trades"

@@ -30,6 +30,8 @@ from pathlib import Path
 from clickhouse_connect.driver.client import Client
 from pyiceberg.catalog import Catalog
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks may import k2_lakehouse_tests.support
+
 from k2_lakehouse.hours import HourRange
 
 HOUR = datetime(2024, 1, 1, tzinfo=UTC)
@@ -167,8 +169,9 @@ def _child_peak_rss_mib(home: Path, mode: str, rows: int) -> float:
 
 
 def bench_2m(client: Client, catalog: Catalog, rows: int) -> dict[str, float]:
-    from k2_lakehouse.cold.offload import offload_hours, offload_hours_naive
+    from k2_lakehouse.cold.offload import offload_hours
     from k2_lakehouse.cold.verify import matches_warm
+    from k2_lakehouse_tests.support.cold import offload_hours_naive
 
     hours = _hour_range()
     _silver_hour(client, rows)
@@ -185,8 +188,8 @@ def bench_2m(client: Client, catalog: Catalog, rows: int) -> dict[str, float]:
 
 
 def bench_backfill(client: Client, catalog: Catalog, rows_per_hour: int) -> dict[str, float]:
-    from k2_lakehouse.cold.offload import offload_all
     from k2_lakehouse.cold.verify import matches_warm
+    from k2_lakehouse_tests.support.cold import offload_all
 
     day = HourRange(BACKFILL_DAY, BACKFILL_DAY + timedelta(days=1))
     client.command(RAW_ROWS_SQL, parameters={"start": BACKFILL_DAY, "rows": rows_per_hour * 24})

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -64,7 +63,3 @@ def datasets() -> Path:
     if not DATASETS.is_dir():
         pytest.fail(f"the shared datasets are missing: expected them at {DATASETS}")
     return DATASETS
-
-
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)

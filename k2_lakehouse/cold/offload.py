@@ -34,12 +34,9 @@ different hours therefore both land; offloads of the same hour end with exactly 
 from __future__ import annotations
 
 import logging
-import os
 import shutil
-import signal
 import time
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,17 +50,12 @@ from pyiceberg.table import Table
 
 from k2_lakehouse.cold.catalog import local_path
 from k2_lakehouse.cold.commit_retry import retry_on_conflict
-from k2_lakehouse.cold.iceberg_internals import StrictMetricsEvaluator, parquet_file_to_data_file, schema_to_pyarrow
-from k2_lakehouse.cold.tables import COLD_TABLES, FILE_SPANS, ColdTable, cold_table
+from k2_lakehouse.cold.iceberg_internals import StrictMetricsEvaluator, parquet_file_to_data_file
+from k2_lakehouse.cold.tables import FILE_SPANS, ColdTable, cold_table
 from k2_lakehouse.hours import HourRange
-from k2_lakehouse.warm.content import table_checksum
 from k2_lakehouse.warm.tables import checksum_sql
 
 log = logging.getLogger(__name__)
-
-KILL_ENV = "K2_TEST_KILL_AT"
-KILL_POINTS = ("after_data_files", "before_commit", "during_commit", "after_commit")
-"""Where a test may have the process SIGKILL itself, to prove a crash anywhere leaves a valid table."""
 
 MAX_STAGE_ATTEMPTS = 3
 STAGING_PREFIX = "k2-staging"
@@ -112,25 +104,6 @@ def snapshot_properties(hours: HourRange, run_id: str, rows: int, checksum: int)
     }
 
 
-def _maybe_die(point: str) -> None:
-    """Test hook: K2_TEST_KILL_AT=<point> kills this process here, as a crash or an OOM kill would."""
-    if os.environ.get(KILL_ENV) == point:
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-def _arm_kill_during_commit(catalog: Catalog) -> None:
-    """Test hook: die after the new metadata file is written but before the catalog points at it."""
-    if os.environ.get(KILL_ENV) != "during_commit":
-        return
-    write_metadata = catalog._write_metadata  # type: ignore[attr-defined]  # a private method of the concrete catalogs
-
-    def write_then_die(*args: object, **kwargs: object) -> None:
-        write_metadata(*args, **kwargs)
-        _maybe_die("during_commit")
-
-    catalog._write_metadata = write_then_die  # type: ignore[attr-defined]  # a private method of the concrete catalogs
-
-
 def data_dir(table: Table) -> Path:
     """The table's local data folder. The fast path needs a local warehouse: ClickHouse writes there."""
     location = table.properties.get("write.data.path", f"{table.location()}/data")
@@ -138,7 +111,7 @@ def data_dir(table: Table) -> Path:
     if path is None:
         raise NotImplementedError(
             f"fast offload writes with ClickHouse's file() and needs a local warehouse, not {location}; "
-            "use offload_hours_naive or point K2_ICEBERG_WAREHOUSE at a file:// folder")
+            "point K2_ICEBERG_WAREHOUSE at a file:// folder")
     if any(ch in str(path) for ch in "*?{}[]'\\"):
         # ClickHouse's file() would read these as glob patterns.
         raise ValueError(f"the table data folder {path} contains glob characters; choose a plainer warehouse path")
@@ -319,8 +292,6 @@ def _commit_once(client: Client, catalog: Catalog, cold: ColdTable, hours: HourR
             overwrite.delete_data_file(data_file)
         for path in added:
             overwrite.append_data_file(parquet_file_to_data_file(table.io, txn.table_metadata, _uri(path)))
-    _maybe_die("before_commit")
-    _arm_kill_during_commit(catalog)
     committed = txn.commit_transaction()
     snapshot = committed.current_snapshot()
     return (snapshot.snapshot_id if snapshot else None), len(added), len(plan.removed)
@@ -355,37 +326,8 @@ def offload_hours(client: Client, catalog: Catalog, cold_table_name: str, hours:
     run_id = run_id or uuid.uuid4().hex
     table = catalog.load_table(cold.identifier)
     files, rows, checksum = stage(client, table, cold, hours, run_id, verify_staging)
-    _maybe_die("after_data_files")
     folder = files[0].parent if files else data_dir(table) / STAGING_PREFIX / f"{run_id}-{uuid.uuid4().hex[:12]}"
     snapshot_id, added, removed, attempts = commit_replacement(
         client, catalog, cold, hours, files, folder, snapshot_properties(hours, run_id, rows, checksum))
-    _maybe_die("after_commit")
     return OffloadResult(cold.name, hours, run_id, rows, checksum, added, removed, snapshot_id, attempts,
                          time.perf_counter() - started)
-
-
-def offload_all(client: Client, catalog: Catalog, hours: HourRange, run_id: str | None = None,
-                tables: Iterable[str] = tuple(COLD_TABLES), verify_staging: bool = False) -> list[OffloadResult]:
-    """Offload a range of hours to each cold table: one commit per table, all under one run id."""
-    run_id = run_id or uuid.uuid4().hex
-    return [offload_hours(client, catalog, name, hours, run_id, verify_staging) for name in tables]
-
-
-def offload_hours_naive(client: Client, catalog: Catalog, cold_table_name: str, hours: HourRange,
-                        run_id: str | None = None) -> OffloadResult:
-    """The baseline the benchmark compares against: rows through Python (Arrow) into table.overwrite.
-
-    Correct but memory-hungry (the whole range is held in memory) and slower; not used in production.
-    """
-    started = time.perf_counter()
-    cold = cold_table(cold_table_name)
-    run_id = run_id or uuid.uuid4().hex
-    table = catalog.load_table(cold.identifier)
-    rows, checksum = table_checksum(client, cold.warm, hours)
-    arrow = client.query_arrow(cold.select_sql, parameters=hours.parameters)
-    arrow = arrow.cast(schema_to_pyarrow(table.schema(), include_field_ids=False))
-    table.overwrite(arrow, overwrite_filter=cold.range_filter(hours),
-                    snapshot_properties=snapshot_properties(hours, run_id, rows, checksum))
-    snapshot = table.current_snapshot()
-    return OffloadResult(cold.name, hours, run_id, rows, checksum, -1, -1, snapshot.snapshot_id if snapshot else None,
-                         1, time.perf_counter() - started)

@@ -157,13 +157,8 @@ class ColdTable:
             return gold_windows_predicate(self.timeframe)
         return in_hours(self.hour_column)
 
-    @property
-    def select_sql(self) -> str:
-        """The warm rows of an hour range, cast column by column to the cold schema."""
-        return self.select(final=True)
-
     def select(self, final: bool) -> str:
-        """`select_sql`, reading `source(final)`."""
+        """The warm rows of an hour range, cast column by column to the cold schema, read from `source(final)`."""
         columns = ", ".join(c.from_warm for c in self.columns)
         return f"SELECT {columns} FROM {self.source(final)} WHERE {self.range_predicate}"
 

@@ -1,27 +1,34 @@
-"""Cold-tier fixtures: a fresh SQLite catalog and warehouse per test, and sealed real samples in warm."""
+"""Cold-tier fixtures: a fresh SQLite catalog and warehouse per test, and sealed real samples in warm.
+
+Two kinds of catalog: `catalog` holds the nine real cold tables (offload, verification, federation tests);
+`silver_catalog` is bare, for the silver-shaped tables `make_silver` creates (compaction, retention tests).
+"""
 
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from clickhouse_connect.driver.client import Client
 from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.table import Table
 
 from k2_lakehouse.cold.catalog import load_catalog
 from k2_lakehouse.cold.tables import ensure_cold_tables
-from k2_lakehouse.cold.verify import PINNED_ICEBERG, pinned_snapshot, query_pinned
 from k2_lakehouse.hours import HourRange
 from k2_lakehouse.ingest.load import ingest_file
 from k2_lakehouse.settings import Settings, load_settings
-from k2_lakehouse.warm.seal import seal_bronze, seal_gold, seal_silver
-
-KRAKEN_TRADES = Path("kraken") / "XBTUSDT-trades-2025-11-10.rest.json"
-KRAKEN_HOURS = HourRange(datetime(2025, 11, 10, 17, tzinfo=UTC), datetime(2025, 11, 11, 1, tzinfo=UTC))
-BINANCE_TRADES = Path("binance") / "XRPETH-aggTrades-2019-10-11_13.csv"
-BINANCE_HOURS = HourRange(datetime(2019, 10, 11, tzinfo=UTC), datetime(2019, 10, 13, 12, tzinfo=UTC))
+from k2_lakehouse_tests.support.cold import KRAKEN_HOURS, KRAKEN_TRADES, seal_all
+from k2_lakehouse_tests.support.silver_table import (
+    SILVER_SCHEMA,
+    SILVER_SPEC,
+    TableMaker,
+    TradeMaker,
+    files_under,
+    trades,
+)
 
 
 @pytest.fixture
@@ -44,12 +51,6 @@ def catalog(cold_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyP
     return catalog
 
 
-def seal_all(client: Client, hours: HourRange) -> None:
-    seal_bronze(client, hours)
-    seal_silver(client, hours)
-    seal_gold(client, hours)
-
-
 @pytest.fixture
 def kraken(warm: Client, datasets: Path) -> HourRange:
     """The real Kraken REST sample (1,000 trades over 8 hours) ingested and sealed; its hours."""
@@ -58,29 +59,31 @@ def kraken(warm: Client, datasets: Path) -> HourRange:
     return KRAKEN_HOURS
 
 
-def add_late_kraken_trade(client: Client, at: datetime, price: str = "104000.00000", volume: str = "0.50000000",
-                          trade_id: int = 99_000_001, received_at: datetime | None = None) -> None:
-    """A Kraken trade inserted now for an hour that may already be offloaded; received now, or at `received_at`
-    (an ingest stamps its start on every batch, so a long one inserts rows received long ago)."""
-    payload = f'["{price}","{volume}",{at.timestamp():.6f},"b","l","",{trade_id}]'
-    client.insert(
-        "k2.trades_raw",
-        [["kraken", "kraken-rest", "late-trades", trade_id, 0, "XBTUSDT", payload, received_at or datetime.now(UTC)]],
-        column_names=["exchange", "source_format", "source_name", "source_position", "source_element",
-                      "source_symbol", "payload", "received_at"])
+@pytest.fixture
+def silver_catalog(tmp_path: Path) -> SqlCatalog:
+    """A bare SqlCatalog with the cold namespace and no tables, for the silver-shaped test tables."""
+    catalog = SqlCatalog("k2test", uri=f"sqlite:///{tmp_path / 'catalog.db'}", warehouse=f"file://{tmp_path / 'wh'}")
+    catalog.create_namespace("cold")
+    return catalog
 
 
-def cold_rows(client: Client, catalog: SqlCatalog, name: str, order_by: str) -> list[tuple]:
-    """Every row of a cold table's current snapshot, read by ClickHouse, in a stable order."""
-    pinned = pinned_snapshot(catalog.load_table(("cold", name)))
-    if pinned is None:
-        return []
-    return query_pinned(client, pinned, f"SELECT * FROM {PINNED_ICEBERG} ORDER BY {order_by}", {})
+@pytest.fixture
+def make_trades() -> TradeMaker:
+    return trades
 
 
-ORDER_BY = {
-    "raw_trades": "source_name, source_position, source_element",
-    "bronze_trades": "exchange, trade_id",
-    "silver_trades": "exchange, trade_id",
-    **{f"gold_ohlcv_{tf}": "exchange, symbol, window_start" for tf in ("1m", "5m", "15m", "30m", "1h", "1d")},
-}
+@pytest.fixture
+def make_silver(silver_catalog: SqlCatalog) -> TableMaker:
+    """Create cold.<name> with the silver schema and spec (day(exchange_ts), exchange)."""
+
+    def make(name: str = "silver_trades", properties: dict[str, str] | None = None) -> Table:
+        return silver_catalog.create_table(
+            f"cold.{name}", SILVER_SCHEMA, partition_spec=SILVER_SPEC, properties=properties or {}
+        )
+
+    return make
+
+
+@pytest.fixture
+def files_on_disk() -> Callable[[Table], set[str]]:
+    return files_under

@@ -9,10 +9,11 @@ from clickhouse_connect.driver.client import Client
 from pyiceberg.catalog.sql import SqlCatalog
 
 from k2_lakehouse.cold.federation import quote_path, refresh_federated_views, view_name
-from k2_lakehouse.cold.offload import offload_all, offload_hours
+from k2_lakehouse.cold.offload import offload_hours
 from k2_lakehouse.cold.tables import COLD_TABLES
 from k2_lakehouse.hours import HourRange
 from k2_lakehouse.warm.tables import TIMEFRAMES
+from k2_lakehouse_tests.support.cold import offload_all
 
 WARM_ONLY = datetime(2025, 11, 10, 17, tzinfo=UTC)  # never offloaded
 BOTH = datetime(2025, 11, 10, 18, tzinfo=UTC)  # offloaded, still in warm

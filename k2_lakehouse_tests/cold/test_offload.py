@@ -27,28 +27,27 @@ from k2_lakehouse.cold.offload import (
     OffloadResult,
     OffloadSourceChanged,
     data_dir,
-    offload_all,
     offload_hours,
-    offload_hours_naive,
 )
 from k2_lakehouse.cold.tables import COLD_TABLES, ColdTable, cold_table, ensure_cold_tables
 from k2_lakehouse.cold.verify import PINNED_ICEBERG, matches_warm, pinned_snapshot, query_pinned
 from k2_lakehouse.hours import HourRange
 from k2_lakehouse.ingest.load import ingest_file
 from k2_lakehouse.settings import Settings
-from k2_lakehouse_tests.cold.conftest import (
+from k2_lakehouse_tests.support.cold import (
     BINANCE_HOURS,
     BINANCE_TRADES,
     KRAKEN_HOURS,
     KRAKEN_TRADES,
+    LATE_AT,
+    LATE_HOUR,
     ORDER_BY,
     add_late_kraken_trade,
     cold_rows,
+    offload_all,
+    offload_hours_naive,
     seal_all,
 )
-
-LATE_AT = datetime(2025, 11, 10, 20, 30, 0, 500000, tzinfo=UTC)
-LATE_HOUR = HourRange(datetime(2025, 11, 10, 20, tzinfo=UTC), datetime(2025, 11, 10, 21, tzinfo=UTC))
 
 
 def _hour(start: datetime) -> HourRange:

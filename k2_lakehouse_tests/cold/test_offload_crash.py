@@ -1,6 +1,7 @@
 """A process killed (SIGKILL) anywhere in an offload leaves the old or the new content; a re-run is exact.
 
-The offload runs in a subprocess that kills itself at a named point (K2_TEST_KILL_AT). Embedded
+The offload runs in a subprocess that wraps one real function of the offload path so that the process
+kills itself there, as a crash or an OOM kill would (the product carries no test hooks). Embedded
 ClickHouse serves one process at a time, so this process releases the session store for the
 subprocess and reopens it afterwards.
 """
@@ -17,41 +18,68 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from pyiceberg.catalog.sql import SqlCatalog
 
-from k2_lakehouse.cold.offload import KILL_ENV, offload_hours
+from k2_lakehouse.cold.offload import offload_hours
 from k2_lakehouse.cold.tables import cold_table
 from k2_lakehouse.cold.verify import PINNED_ICEBERG, cold_checksum, matches_warm, pinned_snapshot, query_pinned
 from k2_lakehouse.hours import HourRange
 from k2_lakehouse.settings import Settings
 from k2_lakehouse.warm.client import close_all, connect
 from k2_lakehouse.warm.content import table_checksum
-from k2_lakehouse_tests.cold.conftest import add_late_kraken_trade, seal_all
-from k2_lakehouse_tests.cold.test_offload import LATE_AT, LATE_HOUR
+from k2_lakehouse_tests.support.cold import LATE_AT, LATE_HOUR, add_late_kraken_trade, seal_all
 
 pytestmark = pytest.mark.slow
 
 OFFLOAD_IN_SUBPROCESS = """
-import sys
+import os, signal, sys
 from datetime import datetime
+
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.table import Transaction
+
+from k2_lakehouse.cold import offload
 from k2_lakehouse.cold.catalog import load_catalog
-from k2_lakehouse.cold.offload import offload_hours
+from k2_lakehouse.hours import HourRange
 from k2_lakehouse.settings import load_settings
 from k2_lakehouse.warm.client import connect
-from k2_lakehouse.hours import HourRange
+
+
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def then_die(function):
+    def run_then_die(*args, **kwargs):
+        function(*args, **kwargs)
+        die()
+    return run_then_die
+
+
+point = sys.argv[4]
+if point == "after_data_files":  # the staged Parquet files are written; nothing is committed
+    offload.stage = then_die(offload.stage)
+elif point == "before_commit":  # the snapshot's manifests are written; the catalog is never called
+    Transaction.commit_transaction = die
+elif point == "during_commit":  # the new metadata file is written; the catalog row still names the old one
+    SqlCatalog._write_metadata = staticmethod(then_die(SqlCatalog._write_metadata))
+elif point == "after_commit":  # the commit landed; the process dies before returning
+    offload.commit_replacement = then_die(offload.commit_replacement)
+else:
+    raise SystemExit(f"unknown kill point {point}")
 
 settings = load_settings()
 hours = HourRange(datetime.fromisoformat(sys.argv[2]), datetime.fromisoformat(sys.argv[3]))
-offload_hours(connect(settings.clickhouse_url), load_catalog(settings), sys.argv[1], hours, run_id="killed")
+offload.offload_hours(connect(settings.clickhouse_url), load_catalog(settings), sys.argv[1], hours, run_id="killed")
 """
 
 
 def _offload_killed_at(point: str, name: str, hours: HourRange, warm_url: str, settings: Settings,
                        cwd: Path) -> None:
     close_all()  # the subprocess needs the embedded store
-    env = {**os.environ, KILL_ENV: point, "K2_CLICKHOUSE_URL": warm_url,
+    env = {**os.environ, "K2_CLICKHOUSE_URL": warm_url,
            "K2_ICEBERG_CATALOG_URI": settings.iceberg_catalog_uri, "K2_ICEBERG_WAREHOUSE": settings.iceberg_warehouse}
     try:
         proc = subprocess.run([sys.executable, "-c", OFFLOAD_IN_SUBPROCESS, name, hours.start.isoformat(),
-                               hours.end.isoformat()], env=env, cwd=cwd, capture_output=True, text=True, timeout=180)
+                               hours.end.isoformat(), point], env=env, cwd=cwd, capture_output=True, text=True, timeout=180)
     finally:
         connect(warm_url)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from clickhouse_connect.driver.client import Client
 
 from k2_lakehouse.cold.staleness import EPOCH, Arrivals, Inserts, Offload, changes_since_offload, reoffload_runs
-from k2_lakehouse_tests.cold.conftest import add_late_kraken_trade
+from k2_lakehouse_tests.support.cold import add_late_kraken_trade
 
 HOUR = datetime(2025, 11, 10, 20, tzinfo=UTC)
 READ = datetime(2026, 1, 1, tzinfo=UTC)  # when the offloads' runs started

@@ -15,7 +15,7 @@ from k2_lakehouse.cold.offload import offload_hours
 from k2_lakehouse.cold.verify import cold_checksum, hours_expiring_unverified, matches_warm
 from k2_lakehouse.hours import HourRange
 from k2_lakehouse.ingest.load import ingest_file
-from k2_lakehouse_tests.cold.conftest import BINANCE_TRADES, KRAKEN_HOURS, KRAKEN_TRADES, add_late_kraken_trade, seal_all
+from k2_lakehouse_tests.support.cold import BINANCE_TRADES, KRAKEN_HOURS, KRAKEN_TRADES, add_late_kraken_trade, seal_all
 
 HOUR = HourRange(datetime(2025, 11, 10, 18, tzinfo=UTC), datetime(2025, 11, 10, 19, tzinfo=UTC))
 

@@ -8,52 +8,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from clickhouse_connect.driver.client import Client
-from pyiceberg.catalog.sql import SqlCatalog
 
 from k2_lakehouse.ingest.load import ingest_file
-from k2_lakehouse_tests.cold.conftest import KRAKEN_TRADES, add_late_kraken_trade
-
-KRAKEN_RANGE = {"dagster/asset_partition_range_start": "2025-11-10-17:00",
-                "dagster/asset_partition_range_end": "2025-11-11-00:00"}
-
-
-@pytest.fixture
-def cold_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh Iceberg catalog under the working directory (embedded ClickHouse reads only below it)."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("K2_ICEBERG_CATALOG_URI", f"sqlite:///{tmp_path / 'iceberg' / 'catalog.db'}")
-    monkeypatch.setenv("K2_ICEBERG_WAREHOUSE", f"file://{tmp_path / 'iceberg' / 'warehouse'}")
-    return tmp_path
-
-
-@pytest.fixture
-def instance() -> dg.DagsterInstance:
-    return dg.DagsterInstance.ephemeral()
-
-
-def _defs() -> dg.Definitions:
-    from k2_lakehouse.definitions import build_defs
-    from k2_lakehouse.settings import load_settings
-
-    return build_defs(load_settings())  # resources hold the settings of their load: this test's K2_HOME and catalog
-
-
-def _run(instance: dg.DagsterInstance, job: str, tags: dict[str, str] | None = None,
-         run_config: dict | None = None) -> dg.ExecuteInProcessResult:
-    return _defs().resolve_job_def(job).execute_in_process(instance=instance, tags=tags or {}, run_config=run_config,
-                                                       raise_on_error=False)
-
-
-@pytest.fixture
-def offloaded(warm: Client, datasets: Path, cold_env: Path, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
-    ingest_file(warm, datasets / KRAKEN_TRADES)
-    return _run(instance, "offload_job", KRAKEN_RANGE)
-
-
-def _catalog() -> SqlCatalog:
-    from k2_lakehouse.cold.catalog import load_catalog
-
-    return load_catalog()
+from k2_lakehouse_tests.support.cold import KRAKEN_TRADES, add_late_kraken_trade
+from k2_lakehouse_tests.support.defs import KRAKEN_RANGE, cold_catalog, definitions, run_job
 
 
 def test_offload_job_seals_and_offloads_a_range_with_every_check_passing(offloaded: dg.ExecuteInProcessResult) -> None:
@@ -67,7 +25,7 @@ def test_offload_job_seals_and_offloads_a_range_with_every_check_passing(offload
 def test_a_ranged_offload_makes_one_iceberg_commit_per_table(offloaded: dg.ExecuteInProcessResult) -> None:
     from k2_lakehouse.cold.names import COLD_TO_WARM
 
-    catalog = _catalog()
+    catalog = cold_catalog()
     for name in COLD_TO_WARM:
         snapshots = catalog.load_table(("cold", name)).snapshots()
         assert len(snapshots) == 1, name
@@ -75,7 +33,7 @@ def test_a_ranged_offload_makes_one_iceberg_commit_per_table(offloaded: dg.Execu
 
 
 def test_offload_schedule_ticks_every_15_minutes_into_the_offload_job() -> None:
-    schedule = next(s for s in _defs().schedules if s.name == "offload_schedule")
+    schedule = next(s for s in definitions().schedules if s.name == "offload_schedule")
     assert (schedule.cron_schedule, schedule.job_name, schedule.execution_timezone) == ("*/15 * * * *", "offload_job", "UTC")
 
 
@@ -131,12 +89,12 @@ def test_the_offload_schedule_launches_every_closed_hour_once_across_ticks_retri
     ("audit_schedule", "30 2 * * *", "audit_job"),
 ])
 def test_nightly_schedules_run_once_a_day_with_a_dated_run_key(name: str, cron: str, job: str) -> None:
-    schedule = next(s for s in _defs().schedules if s.name == name)
+    schedule = next(s for s in definitions().schedules if s.name == name)
     assert (schedule.cron_schedule, schedule.job_name, schedule.execution_timezone) == (cron, job, "UTC")
     tick = datetime(2025, 11, 11, 2, 30, tzinfo=UTC)
-    with dg.build_schedule_context(scheduled_execution_time=tick, repository_def=_defs().get_repository_def()) as context:
+    with dg.build_schedule_context(scheduled_execution_time=tick, repository_def=definitions().get_repository_def()) as context:
         first = schedule.evaluate_tick(context).run_requests[0].run_key
-    with dg.build_schedule_context(scheduled_execution_time=tick, repository_def=_defs().get_repository_def()) as context:
+    with dg.build_schedule_context(scheduled_execution_time=tick, repository_def=definitions().get_repository_def()) as context:
         retried = schedule.evaluate_tick(context).run_requests[0].run_key
     assert first == retried == f"{job}:2025-11-11"
 
@@ -158,7 +116,7 @@ def test_the_latest_materialization_of_every_partition_is_found_across_pages_and
 
 
 def _sensor_tick(instance: dg.DagsterInstance, cursor: str | None) -> dg.SensorResult:
-    defs = _defs()
+    defs = definitions()
     sensor = defs.resolve_sensor_def("cold_staleness_sensor")
     resources = {"warm": defs.resources["warm"], "cold_store": defs.resources["cold_store"]}
     with dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources) as context:
@@ -182,10 +140,10 @@ def test_a_late_trade_makes_the_sensor_request_exactly_its_hour_and_the_rerun_fi
     add_late_kraken_trade(warm, late_hour + timedelta(minutes=7))
     second = _sensor_tick(instance, first.cursor)
     assert _requested(second) == [("2025-11-10-20:00", "2025-11-10-20:00")]
-    rerun = _run(instance, "offload_job", second.run_requests[0].tags)
+    rerun = run_job(instance, "offload_job", second.run_requests[0].tags)
     assert rerun.success
     hour = HourRange(late_hour, late_hour + timedelta(hours=1))
-    assert all(matches_warm(warm, _catalog(), name, hour).ok for name in ("raw_trades", "silver_trades", "gold_ohlcv_1d"))
+    assert all(matches_warm(warm, cold_catalog(), name, hour).ok for name in ("raw_trades", "silver_trades", "gold_ohlcv_1d"))
     assert _sensor_tick(instance, second.cursor).run_requests == []
 
 
@@ -194,7 +152,7 @@ def _ui_status(instance: dg.DagsterInstance, key: dg.AssetKey, partition: str) -
     from dagster._core.definitions.data_version import CachingStaleStatusResolver
     from dagster._core.loader import LoadingContextForTest
 
-    resolver = CachingStaleStatusResolver(instance, _defs().resolve_asset_graph(), LoadingContextForTest(instance))
+    resolver = CachingStaleStatusResolver(instance, definitions().resolve_asset_graph(), LoadingContextForTest(instance))
     return resolver.get_status(key, partition).value
 
 
@@ -212,7 +170,7 @@ def test_a_late_trade_marks_its_hour_stale_in_the_ui_until_the_reoffload(
 
     assert {key.to_user_string(): _ui_status(instance, key, late) for key in cold} == {k.to_user_string(): "STALE" for k in cold}
     assert {_ui_status(instance, key, other) for key in cold} == {"FRESH"}
-    assert _run(instance, "offload_job", second.run_requests[0].tags).success
+    assert run_job(instance, "offload_job", second.run_requests[0].tags).success
     assert {_ui_status(instance, key, late) for key in cold} == {"FRESH"}
     assert _sensor_tick(instance, second.cursor).run_requests == []  # its own report is no re-seal to compare
 
@@ -258,28 +216,28 @@ def test_a_reseal_that_moves_dlq_rows_into_silver_makes_the_sensor_request_exact
     # Offloaded while the registry lacked the symbol: every trade of the range is in the DLQ, cold silver empty.
     load_symbol_registry(warm, [s for s in load_symbols() if s.exchange != "kraken"])
     ingest_file(warm, datasets / KRAKEN_TRADES)
-    assert _run(instance, "offload_job", KRAKEN_RANGE).success
+    assert run_job(instance, "offload_job", KRAKEN_RANGE).success
     first = _sensor_tick(instance, None)
     assert first.run_requests == []
     # The registry is repaired and one hour re-sealed: its silver and gold change, its raw rows do not.
     load_symbol_registry(warm)
     repaired = {"dagster/asset_partition_range_start": "2025-11-10-19:00",
                 "dagster/asset_partition_range_end": "2025-11-10-19:00"}
-    assert _run(instance, "warm_seal_job", repaired).success
+    assert run_job(instance, "warm_seal_job", repaired).success
     second = _sensor_tick(instance, first.cursor)
     assert _requested(second) == [("2025-11-10-19:00", "2025-11-10-19:00")]
-    assert _run(instance, "offload_job", second.run_requests[0].tags).success
+    assert run_job(instance, "offload_job", second.run_requests[0].tags).success
     hour = datetime(2025, 11, 10, 19, tzinfo=UTC)
-    assert matches_warm(warm, _catalog(), "silver_trades", HourRange(hour, hour + timedelta(hours=1))).ok
+    assert matches_warm(warm, cold_catalog(), "silver_trades", HourRange(hour, hour + timedelta(hours=1))).ok
     assert _sensor_tick(instance, second.cursor).run_requests == []
 
 
 def test_the_audit_job_catches_a_tampered_cold_table(offloaded: dg.ExecuteInProcessResult, warm: Client,
                                                     instance: dg.DagsterInstance) -> None:
-    table = _catalog().load_table(("cold", "silver_trades"))
+    table = cold_catalog().load_table(("cold", "silver_trades"))
     rows = table.scan(limit=1).to_arrow()
     table.append(rows)  # a duplicated row, as the old plan's at-least-once offload made
-    result = _run(instance, "audit_job")
+    result = run_job(instance, "audit_job")
     assert not result.success
     failed = {c.check_name for c in result.get_asset_check_evaluations() if not c.passed}
     assert "no_mismatch" in failed
@@ -296,7 +254,7 @@ def _audited(result: dg.ExecuteInProcessResult) -> tuple[int, dict[str, bool]]:
 def test_the_audit_leaves_out_the_hour_still_being_ingested(offloaded: dg.ExecuteInProcessResult, warm: Client,
                                                            instance: dg.DagsterInstance) -> None:
     add_late_kraken_trade(warm, datetime.now(UTC) - timedelta(seconds=30))  # live ingest goes on during the audit
-    result = _run(instance, "audit_job")
+    result = run_job(instance, "audit_job")
     assert result.success
     assert _audited(result) == (8, {"no_mismatch": True, "verified_before_expiry": True, "no_missing_cold_hours": True})
 
@@ -306,7 +264,7 @@ def test_the_audit_leaves_out_the_hour_still_being_ingested(offloaded: dg.Execut
                          ids=["partition", "range"])
 def test_an_audit_launched_for_one_hour_audits_that_hour(offloaded: dg.ExecuteInProcessResult,
                                                         instance: dg.DagsterInstance, tags: dict[str, str]) -> None:
-    assert _audited(_run(instance, "audit_job", tags))[0] == 1
+    assert _audited(run_job(instance, "audit_job", tags))[0] == 1
 
 
 def test_a_ranged_audit_judges_expiry_only_for_its_own_hours(offloaded: dg.ExecuteInProcessResult, warm: Client,
@@ -314,9 +272,9 @@ def test_a_ranged_audit_judges_expiry_only_for_its_own_hours(offloaded: dg.Execu
     # Hour 20:00 gets a row received 29 days ago, so it starts leaving warm within 48 h; no audit has compared it.
     add_late_kraken_trade(warm, datetime(2025, 11, 10, 20, 7, tzinfo=UTC),
                           received_at=datetime.now(UTC) - timedelta(days=29))
-    assert _run(instance, "offload_job", {"dagster/partition": "2025-11-10-20:00"}).success
-    of_17 = _run(instance, "audit_job", {**KRAKEN_RANGE, "dagster/asset_partition_range_end": "2025-11-10-17:00"})
-    of_20 = _run(instance, "audit_job", {"dagster/partition": "2025-11-10-20:00"})
+    assert run_job(instance, "offload_job", {"dagster/partition": "2025-11-10-20:00"}).success
+    of_17 = run_job(instance, "audit_job", {**KRAKEN_RANGE, "dagster/asset_partition_range_end": "2025-11-10-17:00"})
+    of_20 = run_job(instance, "audit_job", {"dagster/partition": "2025-11-10-20:00"})
     assert _audited(of_17)[1]["verified_before_expiry"]
     assert _audited(of_20)[1]["verified_before_expiry"]  # compared, and it matches
 
@@ -325,7 +283,7 @@ def test_an_unverified_hour_about_to_leave_warm_fails_the_audit_check(offloaded:
                                                                      warm: Client, instance: dg.DagsterInstance) -> None:
     add_late_kraken_trade(warm, datetime(2025, 11, 10, 20, 7, tzinfo=UTC),
                           received_at=datetime.now(UTC) - timedelta(days=29))  # not re-offloaded: cold lacks it
-    result = _run(instance, "audit_job", {"dagster/partition": "2025-11-10-20:00"})
+    result = run_job(instance, "audit_job", {"dagster/partition": "2025-11-10-20:00"})
     assert _audited(result)[1] == {"no_mismatch": False, "verified_before_expiry": False, "no_missing_cold_hours": True}
 
 
@@ -337,15 +295,15 @@ def test_the_compaction_job_leaves_fewer_files_and_the_same_content(offloaded: d
 
     for hour in range(17, 24):  # hour-by-hour re-offloads, as the 15-minute schedule makes them
         key = f"2025-11-10-{hour:02d}:00"
-        assert _run(instance, "offload_job", {"dagster/partition": key}).success
-    table = _catalog().load_table(("cold", "silver_trades"))
+        assert run_job(instance, "offload_job", {"dagster/partition": key}).success
+    table = cold_catalog().load_table(("cold", "silver_trades"))
     before = len(table.inspect.files())
     engine_config = {"ops": {"maintenance__compaction": {"config": {"engine": engine}}}}
-    result = _run(instance, "compaction_job", run_config=engine_config)
+    result = run_job(instance, "compaction_job", run_config=engine_config)
     assert result.success
     materialization = result.asset_materializations_for_node("maintenance__compaction")[0]
     assert materialization.metadata["engine"].value == engine.replace("_", "-")
-    after = len(_catalog().load_table(("cold", "silver_trades")).inspect.files())
+    after = len(cold_catalog().load_table(("cold", "silver_trades")).inspect.files())
     assert after < before
     hours = HourRange(datetime(2025, 11, 10, 17, tzinfo=UTC), datetime(2025, 11, 11, 1, tzinfo=UTC))
-    assert matches_warm(warm, _catalog(), "silver_trades", hours).ok
+    assert matches_warm(warm, cold_catalog(), "silver_trades", hours).ok

@@ -17,7 +17,7 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from k2_lakehouse.ingest.load import ingest_file
-from k2_lakehouse_tests.cold.conftest import KRAKEN_TRADES
+from k2_lakehouse_tests.support.cold import KRAKEN_TRADES
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "test-output" / "ui"

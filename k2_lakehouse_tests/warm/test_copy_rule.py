@@ -11,11 +11,11 @@ from clickhouse_connect.driver.client import Client
 
 from k2_lakehouse.ingest.load import ingest_file
 from k2_lakehouse.warm.seal import accounting, seal_bronze, seal_gold, seal_silver
-from k2_lakehouse_tests.warm.test_dlq_and_accounting import _agg, _all_hours
+from k2_lakehouse_tests.support.warm import agg_event, all_hours
 
-INVALID = _agg(6, p="NaN")  # an unparseable price: the DLQ's non_finite
-VALID = _agg(6)  # the exchange's corrected re-send: same trade id, a price
-VALID_LATER = _agg(6, q="0.70000000")  # another valid copy, received after VALID
+INVALID = agg_event(6, p="NaN")  # an unparseable price: the DLQ's non_finite
+VALID = agg_event(6)  # the exchange's corrected re-send: same trade id, a price
+VALID_LATER = agg_event(6, q="0.70000000")  # another valid copy, received after VALID
 
 
 def _ingest_in_turn(warm: Client, tmp_path: Path, *lines: str) -> list[str]:
@@ -31,7 +31,7 @@ def _ingest_in_turn(warm: Client, tmp_path: Path, *lines: str) -> list[str]:
 
 
 def _seal(warm: Client) -> None:
-    hours = _all_hours()
+    hours = all_hours()
     seal_bronze(warm, hours)
     seal_silver(warm, hours)
     seal_gold(warm, hours)
@@ -81,7 +81,7 @@ def test_a_rejected_copy_superseded_by_a_valid_one_leaves_the_dlq_when_sealed_an
     _ingest_in_turn(warm, tmp_path, INVALID, VALID)
     _seal(warm)
     assert warm.query("SELECT count() FROM k2.silver_trades_dlq").result_rows == [(0,)]
-    books = accounting(warm, _all_hours())
+    books = accounting(warm, all_hours())
     assert (books.raw, books.silver, books.dlq, books.duplicates) == (2, 1, 0, 1)
     assert books.balanced
 
@@ -91,7 +91,7 @@ def test_a_rejected_trade_with_no_valid_copy_stays_in_the_dlq_once_when_sealed(w
     _seal(warm)
     assert warm.query("SELECT toString(reason), count() FROM k2.silver_trades_dlq GROUP BY reason").result_rows == [
         ("non_finite", 1)]
-    assert accounting(warm, _all_hours()).balanced
+    assert accounting(warm, all_hours()).balanced
 
 
 def test_the_copy_a_seal_keeps_is_the_one_final_showed_before_it(warm: Client, tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,36 +14,15 @@ from clickhouse_connect.driver.client import Client
 from k2_lakehouse.hours import HourRange
 from k2_lakehouse.ingest.load import ingest_file
 from k2_lakehouse.warm.seal import accounting, seal_bronze, seal_gold, seal_silver
-
-NOW = datetime.now(UTC)
-HOUR = NOW.replace(minute=0, second=0, microsecond=0)
-T_MS = int((HOUR + timedelta(minutes=1)).timestamp() * 1000)
-
-
-def _agg(agg_id: int, **overrides: object) -> str:
-    event = {"e": "aggTrade", "E": T_MS, "s": "BTCUSDT", "a": agg_id, "p": "60000.10000000", "q": "0.50000000",
-             "f": agg_id * 10, "l": agg_id * 10 + 2, "T": T_MS, "m": True, "M": True}
-    event.update(overrides)
-    event = {k: v for k, v in event.items() if v is not None}
-    return json.dumps({"stream": "btcusdt@aggTrade", "data": event})
-
-
-BAD_LINES = {
-    "unparseable": '{"stream":"btcusdt@aggTrade","data":{"e":"aggTrade","s":"BTCUSDT"',
-    "missing_field": _agg(2, p=None),
-    "wrong_type": _agg(3, p=60000.1),
-    "non_positive_price": _agg(4, p="0.00000000"),
-    "non_positive_quantity": _agg(5, q="-1.00000000"),
-    "non_finite": _agg(6, p="NaN"),
-    "unknown_symbol": _agg(7, s="FOOBAR"),
-    "timestamp_too_old": _agg(8, T=1_000_000_000_000),
-    "timestamp_in_future": _agg(9, T=int((NOW + timedelta(hours=1)).timestamp() * 1000)),
-    "too_many_digits": _agg(10, p="0.1234567890123"),
-    "quote_volume_out_of_range": _agg(13, p="1000000000.00000000", q="1000000.00000000"),
-}
-VALIDATION_REASONS = {"non_positive_price", "non_positive_quantity", "non_finite", "unknown_symbol", "timestamp_too_old",
-                      "timestamp_in_future", "too_many_digits", "quote_volume_out_of_range"}
-DEPTH = json.dumps({"stream": "btcusdt@depth", "data": {"e": "depthUpdate", "E": T_MS, "s": "BTCUSDT", "b": [], "a": []}})
+from k2_lakehouse_tests.support.warm import (
+    BAD_LINES,
+    DEPTH,
+    HOUR,
+    T_MS,
+    VALIDATION_REASONS,
+    agg_event,
+    all_hours,
+)
 
 
 def _write(tmp_path: Path, lines: list[str]) -> Path:
@@ -58,13 +37,8 @@ def _seal(warm: Client, hours: HourRange) -> None:
     seal_gold(warm, hours)
 
 
-def _all_hours() -> HourRange:
-    # Wide enough for the too-old and future messages, which are filed under their arrival hour.
-    return HourRange(HOUR - timedelta(hours=2), HOUR + timedelta(hours=2))
-
-
 def test_every_dlq_reason_is_recorded_with_the_verbatim_payload(warm: Client, tmp_path: Path) -> None:
-    path = _write(tmp_path, [_agg(1), *BAD_LINES.values(), DEPTH])
+    path = _write(tmp_path, [agg_event(1), *BAD_LINES.values(), DEPTH])
     summary = ingest_file(warm, path)
     assert summary.dlq == {reason: 1 for reason in BAD_LINES}
     rows = dict(warm.query("SELECT toString(reason), payload FROM k2.silver_trades_dlq").result_rows)
@@ -72,50 +46,50 @@ def test_every_dlq_reason_is_recorded_with_the_verbatim_payload(warm: Client, tm
 
 
 def test_dlq_reasons_and_payloads_survive_a_seal_unchanged(warm: Client, tmp_path: Path) -> None:
-    ingest_file(warm, _write(tmp_path, [_agg(1), *BAD_LINES.values(), DEPTH]))
-    _seal(warm, _all_hours())
+    ingest_file(warm, _write(tmp_path, [agg_event(1), *BAD_LINES.values(), DEPTH]))
+    _seal(warm, all_hours())
     rows = warm.query("SELECT toString(reason), payload FROM k2.silver_trades_dlq").result_rows
     assert sorted(rows) == sorted(BAD_LINES.items())
 
 
 def test_a_file_ingested_twice_leaves_each_validation_reject_once_with_its_payload_after_a_seal(
         warm: Client, tmp_path: Path) -> None:
-    path = _write(tmp_path, [_agg(1), *BAD_LINES.values()])
+    path = _write(tmp_path, [agg_event(1), *BAD_LINES.values()])
     ingest_file(warm, path)
     ingest_file(warm, path)
-    _seal(warm, _all_hours())
+    _seal(warm, all_hours())
     rows = warm.query("SELECT toString(reason), payload FROM k2.silver_trades_dlq WHERE stage = 'validate'").result_rows
     assert sorted(rows) == sorted((reason, line) for reason, line in BAD_LINES.items() if reason in VALIDATION_REASONS)
 
 
 def test_a_reject_whose_raw_row_expired_stays_in_the_dlq_on_a_reseal(warm: Client, tmp_path: Path) -> None:
-    ingest_file(warm, _write(tmp_path, [_agg(1), BAD_LINES["non_positive_price"]]))
+    ingest_file(warm, _write(tmp_path, [agg_event(1), BAD_LINES["non_positive_price"]]))
     warm.command("DELETE FROM k2.trades_raw WHERE payload = {line:String}",
                  parameters={"line": BAD_LINES["non_positive_price"]})
-    seal_silver(warm, _all_hours())
+    seal_silver(warm, all_hours())
     rows = warm.query("SELECT toString(stage), toString(reason), payload FROM k2.silver_trades_dlq").result_rows
     assert rows == [("validate", "non_positive_price", "")]
 
 
 def test_the_summary_counts_as_new_only_the_trades_no_earlier_ingest_stored(warm: Client, tmp_path: Path) -> None:
     first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
-    first.write_text("\n".join(_agg(i) for i in (1, 2, 3, 4)) + "\n")
-    second.write_text("\n".join(_agg(i) for i in (3, 4, 5, 6, 6)) + "\n")
+    first.write_text("\n".join(agg_event(i) for i in (1, 2, 3, 4)) + "\n")
+    second.write_text("\n".join(agg_event(i) for i in (3, 4, 5, 6, 6)) + "\n")
     ingest_file(warm, first)
     summary = ingest_file(warm, second)
     assert (summary.messages, summary.trades, summary.duplicates) == (5, 2, 3)
 
 
 def test_non_trade_messages_are_skipped_and_counted_not_dlqd(warm: Client, tmp_path: Path) -> None:
-    summary = ingest_file(warm, _write(tmp_path, [_agg(1), DEPTH, DEPTH]))
+    summary = ingest_file(warm, _write(tmp_path, [agg_event(1), DEPTH, DEPTH]))
     assert (summary.skipped, summary.dlq_total, summary.trades) == (2, 0, 1)
 
 
 def test_accounting_balances_with_duplicates_and_malformed_input(warm: Client, tmp_path: Path) -> None:
-    lines = [_agg(1), _agg(11), _agg(1), *BAD_LINES.values(), DEPTH]
+    lines = [agg_event(1), agg_event(11), agg_event(1), *BAD_LINES.values(), DEPTH]
     ingest_file(warm, _write(tmp_path, lines))
     ingest_file(warm, _write(tmp_path, lines))  # a whole replay
-    hours = _all_hours()
+    hours = all_hours()
     _seal(warm, hours)
     books = accounting(warm, hours)
     assert books.raw == 2 * len(lines)
@@ -129,29 +103,29 @@ def test_accounting_balances_with_duplicates_and_malformed_input(warm: Client, t
 
 
 def test_accounting_is_unbalanced_when_a_silver_row_goes_missing(warm: Client, tmp_path: Path) -> None:
-    ingest_file(warm, _write(tmp_path, [_agg(1), _agg(11)]))
-    hours = _all_hours()
+    ingest_file(warm, _write(tmp_path, [agg_event(1), agg_event(11)]))
+    hours = all_hours()
     _seal(warm, hours)
     warm.command("DELETE FROM k2.silver_trades WHERE trade_id = '11'")
     assert not accounting(warm, hours).balanced
 
 
 def test_replayed_messages_do_not_double_count_candles_after_sealing(warm: Client, tmp_path: Path) -> None:
-    path = _write(tmp_path, [_agg(1), _agg(11)])
+    path = _write(tmp_path, [agg_event(1), agg_event(11)])
     ingest_file(warm, path)
     ingest_file(warm, path)
-    _seal(warm, _all_hours())
+    _seal(warm, all_hours())
     volume, trades = warm.query("SELECT sum(volume), sum(trade_count) FROM k2.gold_ohlcv_1d_view").result_rows[0]
     assert (str(volume.normalize()), trades) == ("1", 6)  # 2 aggTrades of 0.5, each standing for 3 trades
 
 
 def test_a_late_trade_into_a_sealed_hour_is_counted_once_resealed(warm: Client, tmp_path: Path) -> None:
-    ingest_file(warm, _write(tmp_path, [_agg(1)]))
-    hours = _all_hours()
+    ingest_file(warm, _write(tmp_path, [agg_event(1)]))
+    hours = all_hours()
     _seal(warm, hours)
     late = tmp_path / "late"
     late.mkdir()
-    ingest_file(warm, _write(late, [_agg(12, p="60001.00000000")]))
+    ingest_file(warm, _write(late, [agg_event(12, p="60001.00000000")]))
     _seal(warm, hours)
     count, high = warm.query("SELECT sum(trade_count), max(high) FROM k2.gold_ohlcv_1h_view").result_rows[0]
     assert (count, str(high.normalize())) == (6, "60001")
@@ -160,8 +134,8 @@ def test_a_late_trade_into_a_sealed_hour_is_counted_once_resealed(warm: Client, 
 
 def test_equal_trade_ids_on_two_symbols_are_two_trades(warm: Client, tmp_path: Path) -> None:
     # Binance numbers aggTrades per symbol: the same id on BTCUSDT and ETHUSDT is two different trades.
-    ingest_file(warm, _write(tmp_path, [_agg(1), _agg(1, s="ETHUSDT")]))
-    _seal(warm, _all_hours())
+    ingest_file(warm, _write(tmp_path, [agg_event(1), agg_event(1, s="ETHUSDT")]))
+    _seal(warm, all_hours())
     assert warm.command("SELECT count() FROM k2.silver_trades FINAL") == 2
 
 
@@ -170,7 +144,7 @@ def test_gold_checks_pass_for_the_last_hour_of_a_day_with_trades_the_next_day(wa
 
     midnight = (HOUR - timedelta(days=1)).replace(hour=0)
     at = [midnight - timedelta(minutes=30), midnight + timedelta(minutes=30)]
-    lines = [_agg(20 + i, T=int(t.timestamp() * 1000)) for i, t in enumerate(at)]
+    lines = [agg_event(20 + i, T=int(t.timestamp() * 1000)) for i, t in enumerate(at)]
     ingest_file(warm, _write(tmp_path, lines))
     last_hour = HourRange(midnight - timedelta(hours=1), midnight)
     _seal(warm, HourRange(midnight - timedelta(hours=1), midnight + timedelta(hours=1)))
@@ -191,7 +165,7 @@ def test_gold_checks_pass_for_the_last_hour_of_a_day_with_trades_the_next_day(wa
 def test_prices_are_decimals_that_fit_exactly_or_are_rejected_with_the_rule_they_break(
         warm: Client, tmp_path: Path, price: str, reason: str) -> None:
     # The smallest quantity, so that even the largest price's quote volume fits Decimal(38, 24).
-    ingest_file(warm, _write(tmp_path, [_agg(1, p=price, q="0.000000000001")]))
+    ingest_file(warm, _write(tmp_path, [agg_event(1, p=price, q="0.000000000001")]))
     silver = [Decimal(p) for (p,) in warm.query("SELECT toString(price) FROM k2.silver_trades").result_rows]
     dlq = [r for (r,) in warm.query("SELECT toString(reason) FROM k2.silver_trades_dlq").result_rows]
     if reason:
@@ -211,7 +185,7 @@ def test_prices_are_decimals_that_fit_exactly_or_are_rejected_with_the_rule_they
 ])
 def test_a_trade_whose_quote_volume_does_not_fit_decimal_38_24_is_dlqd(
         warm: Client, tmp_path: Path, price: str, quantity: str, reason: str) -> None:
-    ingest_file(warm, _write(tmp_path, [_agg(1, p=price, q=quantity)]))
+    ingest_file(warm, _write(tmp_path, [agg_event(1, p=price, q=quantity)]))
     silver = warm.query("SELECT count() FROM k2.silver_trades").result_rows[0][0]
     dlq = [r for (r,) in warm.query("SELECT toString(reason) FROM k2.silver_trades_dlq").result_rows]
     assert (silver, dlq) == ((0, [reason]) if reason else (1, []))
@@ -220,10 +194,10 @@ def test_a_trade_whose_quote_volume_does_not_fit_decimal_38_24_is_dlqd(
 @pytest.mark.parametrize("sealed", [False, True], ids=["live", "sealed"])
 def test_candles_leave_out_a_trade_whose_quote_volume_does_not_fit_and_keep_every_other_trade(
         warm: Client, tmp_path: Path, sealed: bool) -> None:
-    good = [_agg(1, p="60000.5", q="0.5"), _agg(3, p="60001.25", q="2")]
-    ingest_file(warm, _write(tmp_path, [good[0], _agg(2, p="1000000000", q="1000000"), good[1]]))
+    good = [agg_event(1, p="60000.5", q="0.5"), agg_event(3, p="60001.25", q="2")]
+    ingest_file(warm, _write(tmp_path, [good[0], agg_event(2, p="1000000000", q="1000000"), good[1]]))
     if sealed:
-        _seal(warm, _all_hours())
+        _seal(warm, all_hours())
     events = [json.loads(line)["data"] for line in good]
     expected = (sum(Decimal(e["p"]) * Decimal(e["q"]) for e in events), sum(Decimal(e["q"]) for e in events),
                 sum(e["l"] - e["f"] + 1 for e in events))
@@ -238,11 +212,11 @@ def test_a_candle_whose_quote_volume_wraps_fails_the_sanity_check(warm: Client, 
     from k2_lakehouse.warm.checks import ohlcv_sanity
 
     # Each trade's quote volume (9e13) fits, but one window's sum (1.8e14) is past what Decimal(38, 24) holds.
-    ingest_file(warm, _write(tmp_path, [_agg(1, p="90000000", q="1000000"), _agg(2, p="90000000", q="1000000")]))
-    _seal(warm, _all_hours())
+    ingest_file(warm, _write(tmp_path, [agg_event(1, p="90000000", q="1000000"), agg_event(2, p="90000000", q="1000000")]))
+    _seal(warm, all_hours())
     assert warm.query("SELECT count() FROM k2.silver_trades").result_rows == [(2,)]
 
-    outcome = ohlcv_sanity(warm, _all_hours())
+    outcome = ohlcv_sanity(warm, all_hours())
 
     assert not outcome.passed
     assert any("malformed 1m candles" in problem for problem in outcome.problems)
@@ -284,7 +258,7 @@ def test_a_kraken_time_beyond_int64_microseconds_is_dlqd_and_the_rest_of_the_fil
 
 
 def test_a_combined_stream_message_is_a_trade_whatever_its_key_order_or_spacing(warm: Client, tmp_path: Path) -> None:
-    events = [json.loads(_agg(agg_id))["data"] for agg_id in (1, 2, 3)]
+    events = [json.loads(agg_event(agg_id))["data"] for agg_id in (1, 2, 3)]
     lines = [
         json.dumps({"stream": "btcusdt@aggTrade", "data": events[0]}, separators=(",", ":")),
         json.dumps({"data": events[1], "stream": "btcusdt@aggTrade"}, separators=(",", ":")),  # keys sorted (jq -S)
@@ -313,6 +287,6 @@ def _binance_bare(line: str) -> str:
 ], ids=str)
 def test_a_binance_event_whose_symbol_id_time_or_side_has_the_wrong_json_type_is_dlqd_as_wrong_type(
         warm: Client, tmp_path: Path, field: dict[str, object], layout: Callable[[str], str]) -> None:
-    summary = ingest_file(warm, _write(tmp_path, [layout(_agg(1)), layout(_agg(2, **field))]))
+    summary = ingest_file(warm, _write(tmp_path, [layout(agg_event(1)), layout(agg_event(2, **field))]))
     assert (summary.trades, summary.dlq) == (1, {"wrong_type": 1})
     assert warm.query("SELECT source_position, toString(stage) FROM k2.silver_trades_dlq").result_rows == [(2, "parse")]

@@ -8,7 +8,7 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from k2_lakehouse.hours import HourRange, in_hours
-from k2_lakehouse_tests.conftest import utc
+from k2_lakehouse_tests.support.warm import utc
 
 # Two rows per granule, so that granules hold only rows of a range's last second: the layout in which a
 # DateTime upper bound made ClickHouse skip rows of a DateTime64 sorting-key column.

@@ -23,7 +23,7 @@ from k2_lakehouse.warm.schema import (
     schema_drift,
     schema_files,
 )
-from k2_lakehouse_tests.warm.test_dlq_and_accounting import DEPTH, _agg
+from k2_lakehouse_tests.support.warm import DEPTH, agg_event, all_hours
 
 
 def test_applying_the_schema_twice_changes_nothing(warm: Client) -> None:
@@ -84,7 +84,7 @@ def test_a_materialized_view_from_an_older_k2_is_reported_and_then_given_its_fil
         apply_schema(warm)
         assert schema_drift(warm) == []
         path = tmp_path / "binance-ws.jsonl"
-        path.write_text(f"{_agg(1)}\n{DEPTH}\n")
+        path.write_text(f"{agg_event(1)}\n{DEPTH}\n")
         ingest_file(warm, path)
         assert warm.query("SELECT message_type FROM k2.trades_skipped").result_rows == [("depthUpdate",)]
     finally:
@@ -177,16 +177,15 @@ def _store_from_before_the_verdict_in_bronze(warm: Client) -> None:
 def test_a_store_from_before_bronze_kept_the_verdict_is_migrated_in_place_and_then_prefers_valid_copies(
         warm: Client, tmp_path: Path) -> None:
     from k2_lakehouse.warm.seal import seal_bronze, seal_silver
-    from k2_lakehouse_tests.warm.test_dlq_and_accounting import _all_hours
 
     _store_from_before_the_verdict_in_bronze(warm)
     try:
         old, new = tmp_path / "old.jsonl", tmp_path / "new.jsonl"
-        old.write_text(_agg(6, p="NaN") + "\n")
+        old.write_text(agg_event(6, p="NaN") + "\n")
         ingest_file(warm, old)  # an invalid copy, stored by the older k2
         apply_schema(warm)
         assert schema_drift(warm) == []
-        new.write_text(_agg(6) + "\n" + _agg(7, p="NaN") + "\n" + _agg(7) + "\n")
+        new.write_text(agg_event(6) + "\n" + agg_event(7, p="NaN") + "\n" + agg_event(7) + "\n")
         ingest_file(warm, new)
         # The migrated store keeps each trade once, in bronze, silver and the DLQ alike, and prefers a valid copy
         # among the rows it stores from now on; the re-seal gives the older rows their verdict too.
@@ -194,8 +193,8 @@ def test_a_store_from_before_bronze_kept_the_verdict_is_migrated_in_place_and_th
                           "GROUP BY ALL ORDER BY ALL").result_rows == [("6", "", 2), ("7", "", 1), ("7", "non_finite", 1)]
         assert warm.query("SELECT trade_id, source_name FROM k2.bronze_trades FINAL WHERE trade_id = '7'").result_rows == [
             ("7", str(new.resolve()))]
-        seal_bronze(warm, _all_hours())
-        seal_silver(warm, _all_hours())
+        seal_bronze(warm, all_hours())
+        seal_silver(warm, all_hours())
         assert warm.query("SELECT trade_id, source_name FROM k2.silver_trades FINAL ORDER BY trade_id").result_rows == [
             ("6", str(new.resolve())), ("7", str(new.resolve()))]
     finally:

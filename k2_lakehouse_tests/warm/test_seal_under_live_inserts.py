@@ -15,7 +15,7 @@ from k2_lakehouse.hours import HourRange
 from k2_lakehouse.ingest.load import ingest_file
 from k2_lakehouse.warm.checks import gold_equals_recomputation
 from k2_lakehouse.warm.seal import SEAL_ATTEMPTS, SealConflictError, seal_bronze, seal_gold, seal_silver
-from k2_lakehouse_tests.warm.test_dlq_and_accounting import BAD_LINES, DEPTH, VALIDATION_REASONS, _agg, _all_hours
+from k2_lakehouse_tests.support.warm import BAD_LINES, DEPTH, VALIDATION_REASONS, agg_event, all_hours
 
 SAMPLE = "XRPETH-aggTrades-2019-10-11_13.csv"
 HOURS = HourRange(datetime(2019, 10, 11, tzinfo=UTC), datetime(2019, 10, 13, 12, tzinfo=UTC))
@@ -78,9 +78,9 @@ def test_a_gold_seal_that_live_inserts_race_on_every_attempt_fails_naming_the_ho
 
 def test_a_live_ingest_between_a_bronze_seals_delete_and_replay_logs_each_parse_reject_and_skip_once(
         warm: Client, tmp_path: Path) -> None:
-    lines = [f"{line}\n" for line in (_agg(1), *BAD_LINES.values(), DEPTH)]
+    lines = [f"{line}\n" for line in (agg_event(1), *BAD_LINES.values(), DEPTH)]
     ingest_file(warm, _file(tmp_path / "first", "binance-ws.jsonl", lines))
-    hours = _all_hours()
+    hours = all_hours()
     live = LiveIngest(warm, _file(tmp_path / "second", "binance-ws.jsonl", lines))
     seal_bronze(warm, hours, after_delete=live)
     assert live.attempts == [1, 2]
@@ -93,9 +93,9 @@ def test_a_live_ingest_between_a_bronze_seals_delete_and_replay_logs_each_parse_
 
 def test_a_live_ingest_between_a_silver_seals_delete_and_replay_logs_each_validation_reject_once(
         warm: Client, tmp_path: Path) -> None:
-    lines = [f"{line}\n" for line in (_agg(1), *BAD_LINES.values())]
+    lines = [f"{line}\n" for line in (agg_event(1), *BAD_LINES.values())]
     ingest_file(warm, _file(tmp_path / "first", "binance-ws.jsonl", lines))
-    hours = _all_hours()
+    hours = all_hours()
     seal_bronze(warm, hours)
     live = LiveIngest(warm, _file(tmp_path / "second", "binance-ws.jsonl", lines))
     seal_silver(warm, hours, after_delete=live)

@@ -1,23 +1,26 @@
-"""Real pyiceberg tables on a sqlite SqlCatalog per test, one real Spark session for the whole run."""
+"""Silver-shaped Iceberg tables and synthetic trades for compaction and retention tests and benchmarks.
+
+The shape of ``cold.silver_trades`` in nine columns (required keys, optional measures, decimal(38,12),
+timestamptz), partitioned by day and exchange, a trade generator for it, ways to fragment a partition as
+offloads do, and checks of the files a compaction leaves. Fixtures built on these stay
+in the conftest files; tests and benchmarks import these plain names.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import os
-import sys
-from collections.abc import Callable, Iterator
+import itertools
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pytest
-from pyiceberg.catalog.sql import SqlCatalog
+import pyarrow.parquet as pq
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 from pyiceberg.transforms import DayTransform, IdentityTransform
 from pyiceberg.types import DecimalType, LongType, NestedField, StringType, TimestamptzType
-from pyspark.sql import SparkSession
 
 DAY = dt.date(2024, 3, 1)
 SORT_COLUMNS = ["symbol", "exchange_ts"]
@@ -87,54 +90,61 @@ def trades(
     )
 
 
-@pytest.fixture
-def catalog(tmp_path: Path) -> SqlCatalog:
-    catalog = SqlCatalog("k2test", uri=f"sqlite:///{tmp_path / 'catalog.db'}", warehouse=f"file://{tmp_path / 'wh'}")
-    catalog.create_namespace("cold")
-    return catalog
-
-
-@pytest.fixture
-def make_trades() -> TradeMaker:
-    return trades
-
-
-@pytest.fixture
-def make_silver(catalog: SqlCatalog) -> TableMaker:
-    """Create cold.<name> with the silver schema and spec (day(exchange_ts), exchange)."""
-
-    def make(name: str = "silver_trades", properties: dict[str, str] | None = None) -> Table:
-        return catalog.create_table(
-            f"cold.{name}", SILVER_SCHEMA, partition_spec=SILVER_SPEC, properties=properties or {}
-        )
-
-    return make
-
-
-@pytest.fixture(scope="session")
-def spark() -> Iterator[SparkSession]:
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    session = (
-        SparkSession.builder.master("local[2]")
-        .appName("k2-maintenance-tests")
-        .config("spark.ui.enabled", "false")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.sql.shuffle.partitions", "2")
-        .config("spark.sql.session.timeZone", "UTC")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
-
-
 def files_under(table: Table) -> set[str]:
     """Local paths of every file under the table location."""
     root = Path(table.location().removeprefix("file://"))
     return {str(p) for p in root.rglob("*") if p.is_file()}
 
 
-@pytest.fixture
-def files_on_disk() -> Callable[[Table], set[str]]:
-    return files_under
+OTHER_DAY = DAY + dt.timedelta(days=1)
+PARTITION = {"exchange_ts_day": DAY, "exchange": "binance"}
+
+
+def partition_files(table: Table, day: dt.date = DAY, exchange: str = "binance") -> list[str]:
+    """Live data files of one partition, read through pyiceberg's own inspect API."""
+    files = table.inspect.files().to_pylist()
+    return [
+        f["file_path"]
+        for f in files
+        if f["partition"]["exchange_ts_day"] == day and f["partition"]["exchange"] == exchange
+    ]
+
+
+def fragmented(table: Table, make_trades: TradeMaker, appends: int = 22, rows: int = 300) -> int:
+    """`appends` offload-sized appends into the DAY/binance partition; returns the next free trade_seq."""
+    for i in range(appends):
+        table.append(make_trades(rows, seq_start=i * rows, seed=i))
+    return appends * rows
+
+
+def added_without_ids(table: Table, make_trades: TradeMaker, folder: Path, files: int, seq_start: int = 0,
+                      rows: int = 300) -> None:
+    """Files as the offload's ClickHouse writes them (the table's columns by name, no Parquet field ids),
+    each sorted in the table's order as a read of the warm table returns it, added one snapshot each."""
+    for i in range(files):
+        path = folder / f"clickhouse-{seq_start + i * rows}.parquet"
+        data = make_trades(rows, seq_start=seq_start + i * rows, seed=50 + i).sort_by(
+            [(c, "ascending") for c in SORT_COLUMNS])
+        pq.write_table(data.cast(pa.schema([pa.field(f.name, f.type, f.nullable) for f in data.schema])), path)
+        table.add_files([f"file://{path}"])
+
+
+def rows_by_seq(table: Table) -> pa.Table:
+    """Full content in a canonical Arrow schema (files Spark wrote read back as string, not large_string)."""
+    return table.scan().to_arrow().cast(table.schema().as_arrow()).sort_by("trade_seq")
+
+
+def assert_sorted(path: str, columns: list[str]) -> None:
+    keys = pq.read_table(path.removeprefix("file://"), columns=columns)
+    assert keys.equals(keys.sort_by([(c, "ascending") for c in columns])), f"{path} is not sorted by {columns}"
+
+
+def assert_sorted_ranges(paths: list[str], columns: list[str]) -> None:
+    """Each file sorted, and the files' key ranges do not overlap (files can be ordered end to end)."""
+    ranges = []
+    for path in paths:
+        assert_sorted(path, columns)
+        keys = pq.read_table(path.removeprefix("file://"), columns=columns).to_pylist()
+        ranges.append((tuple(keys[0].values()), tuple(keys[-1].values())))
+    ranges.sort()
+    assert all(prev[1] <= nxt[0] for prev, nxt in itertools.pairwise(ranges)), ranges

@@ -17,8 +17,8 @@ from pyiceberg.table import Table
 from k2_lakehouse.cold.compaction import InProcessEngine, compact_partition
 from k2_lakehouse.cold.iceberg_internals import dataframe_to_data_files
 from k2_lakehouse.cold.retention import expire_snapshots, remove_orphan_files
-from k2_lakehouse_tests.maintenance.conftest import DAY, SORT_COLUMNS, TableMaker, TradeMaker, files_under
 from k2_lakehouse_tests.support.cold import content_checksum
+from k2_lakehouse_tests.support.silver_table import DAY, SORT_COLUMNS, TableMaker, TradeMaker, files_under
 
 FAR_FUTURE = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 FIVE_DAYS_AGO = time.time() - 5 * 86_400

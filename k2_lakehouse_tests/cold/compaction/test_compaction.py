@@ -1,90 +1,46 @@
-"""Compaction of cold partitions: content kept exactly, files merged and sorted, races never lose rows."""
+"""Compaction of cold partitions in process: content kept exactly, files merged and sorted, races never lose rows.
+
+The Spark engine's tests are in test_spark_engine.py, the sort's in test_sort_keys.py.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from pyiceberg.expressions import And, GreaterThanOrEqual, LessThan
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
-from pyspark.sql import SparkSession
 
 from k2_lakehouse.cold.compaction import (
     CompactionConflictError,
     InProcessEngine,
-    SparkEngine,
     commit,
     compact_partition,
     compact_table,
     in_process,
     partitions_needing_compaction,
-    sort_frame,
-    sort_keys,
 )
 from k2_lakehouse.cold.iceberg_internals import dataframe_to_data_files
-from k2_lakehouse_tests.maintenance.conftest import DAY, SORT_COLUMNS, TableMaker, TradeMaker
 from k2_lakehouse_tests.support.cold import content_checksum
-
-OTHER_DAY = DAY + dt.timedelta(days=1)
-PARTITION = {"exchange_ts_day": DAY, "exchange": "binance"}
-
-
-def partition_files(table: Table, day: dt.date = DAY, exchange: str = "binance") -> list[str]:
-    """Live data files of one partition, read through pyiceberg's own inspect API."""
-    files = table.inspect.files().to_pylist()
-    return [
-        f["file_path"]
-        for f in files
-        if f["partition"]["exchange_ts_day"] == day and f["partition"]["exchange"] == exchange
-    ]
-
-
-def fragmented(table: Table, make_trades: TradeMaker, appends: int = 22, rows: int = 300) -> int:
-    """`appends` offload-sized appends into the DAY/binance partition; returns the next free trade_seq."""
-    for i in range(appends):
-        table.append(make_trades(rows, seq_start=i * rows, seed=i))
-    return appends * rows
-
-
-def added_without_ids(table: Table, make_trades: TradeMaker, folder: Path, files: int, seq_start: int = 0,
-                      rows: int = 300) -> None:
-    """Files as the offload's ClickHouse writes them (the table's columns by name, no Parquet field ids),
-    each sorted in the table's order as a read of the warm table returns it, added one snapshot each."""
-    for i in range(files):
-        path = folder / f"clickhouse-{seq_start + i * rows}.parquet"
-        data = make_trades(rows, seq_start=seq_start + i * rows, seed=50 + i).sort_by(
-            [(c, "ascending") for c in SORT_COLUMNS])
-        pq.write_table(data.cast(pa.schema([pa.field(f.name, f.type, f.nullable) for f in data.schema])), path)
-        table.add_files([f"file://{path}"])
-
-
-def rows_by_seq(table: Table) -> pa.Table:
-    """Full content in a canonical Arrow schema (files Spark wrote read back as string, not large_string)."""
-    return table.scan().to_arrow().cast(table.schema().as_arrow()).sort_by("trade_seq")
-
-
-def assert_sorted(path: str, columns: list[str]) -> None:
-    keys = pq.read_table(path.removeprefix("file://"), columns=columns)
-    assert keys.equals(keys.sort_by([(c, "ascending") for c in columns])), f"{path} is not sorted by {columns}"
-
-
-def assert_sorted_ranges(paths: list[str], columns: list[str]) -> None:
-    """Each file sorted, and the files' key ranges do not overlap (files can be ordered end to end)."""
-    ranges = []
-    for path in paths:
-        assert_sorted(path, columns)
-        keys = pq.read_table(path.removeprefix("file://"), columns=columns).to_pylist()
-        ranges.append((tuple(keys[0].values()), tuple(keys[-1].values())))
-    ranges.sort()
-    assert all(prev[1] <= nxt[0] for prev, nxt in itertools.pairwise(ranges)), ranges
+from k2_lakehouse_tests.support.silver_table import (
+    DAY,
+    OTHER_DAY,
+    PARTITION,
+    SORT_COLUMNS,
+    TableMaker,
+    TradeMaker,
+    added_without_ids,
+    assert_sorted,
+    assert_sorted_ranges,
+    fragmented,
+    partition_files,
+    rows_by_seq,
+)
 
 
 def test_in_process_compaction_merges_a_partition_into_one_file_with_identical_content(
@@ -348,61 +304,6 @@ def test_compaction_of_a_format_v1_table_keeps_the_content(make_silver: TableMak
     assert content_checksum(table) == before
 
 
-@pytest.mark.parametrize("sort_columns", [
-    ["exchange", "symbol", "exchange_ts", "trade_id"],  # silver's order, every column packed
-    ["symbol", "exchange_ts", "price"],  # ties of the packed prefix broken by an unpackable float
-    ["symbol", "bucket", "wide", "trade_id"],  # ... by a range too wide to pack, then a string
-    ["big", "symbol"],  # unsigned values above 2**63
-    ["wide", "symbol"],  # nothing packable first: polars' own multi-column sort
-])
-@pytest.mark.parametrize("string_codes", ["by runs", "by hashing"])
-def test_sort_frame_orders_rows_as_dataframe_sort(sort_columns: list[str], string_codes: str,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    if string_codes == "by hashing":  # random strings form ~4,000 runs here: too many to rank run by run
-        monkeypatch.setattr(sort_keys, "LOW_CARDINALITY", 64)
-    rng = np.random.default_rng(3)
-    n = 5_000
-
-    def with_nulls(values: pl.Series) -> pl.Series:
-        return pl.select(pl.when(pl.lit(pl.Series(rng.random(n) < 0.1))).then(None).otherwise(values)).to_series()
-
-    frame = pl.DataFrame({
-        "exchange": rng.choice(np.array(["kraken", "binance"]), n),
-        "symbol": with_nulls(pl.Series(rng.choice(np.array(["b", "a", "\u00e4", "B", ""]), n))),
-        "exchange_ts": pl.Series(rng.integers(0, 40, n) * 1_000 + 1_700_000_000_000_000).cast(pl.Datetime("us", "UTC")),
-        "trade_id": with_nulls(pl.Series([str(v) for v in rng.integers(0, 3 * n, n)])),
-        "bucket": with_nulls(pl.Series(rng.integers(-3, 3, n))),
-        "big": pl.Series(rng.integers(0, 50, n).astype(np.uint64) + np.uint64(2**63), dtype=pl.UInt64),
-        "wide": pl.Series(rng.choice(np.array([-(2**62), 0, 2**62]), n)),
-        "price": with_nulls(pl.Series(rng.integers(0, 5, n) / 4)),
-    })
-
-    got = sort_frame(frame, sort_columns)
-
-    assert got.select(sort_columns).equals(frame.sort(sort_columns).select(sort_columns))
-    assert got.sort(frame.columns).equals(frame.sort(frame.columns))  # the same rows, whole
-
-
-def test_sort_frame_merges_files_that_are_each_sorted_into_one_order() -> None:
-    """Offloaded files arrive each in the table's order, in any file order, with keys tied across files."""
-    rng = np.random.default_rng(5)
-    files = []
-    for i in range(12):
-        n = int(rng.integers(1, 400))
-        files.append(pl.DataFrame({
-            "exchange": ["binance"] * n,
-            "symbol": rng.choice(np.array(["ETH/USDT", "BTC/USDT", "SOL/USDT"]), n),
-            "exchange_ts": pl.Series((i % 5) * 1_000 + rng.integers(0, 2_000, n)).cast(pl.Datetime("us", "UTC")),
-            "trade_id": [str(v) for v in rng.integers(0, 10**6, n)],
-        }).sort(["exchange", "symbol", "exchange_ts", "trade_id"]))
-    frame = pl.concat(files, rechunk=False)  # one chunk per file, as a read of the files returns them
-    columns = ["exchange", "symbol", "exchange_ts", "trade_id"]
-
-    got = sort_frame(frame, columns)
-
-    assert got.equals(frame.sort(columns))
-
-
 # ------------------------------------------------------------------------------------------- races
 
 
@@ -504,111 +405,3 @@ def test_compaction_gives_up_after_max_attempts_and_leaves_no_files_behind(
     assert all(s.summary["k2.operation"] is None for s in table.snapshots())
     data_on_disk = {p for p in files_on_disk(table) if p.endswith(".parquet")}
     assert data_on_disk == {p.removeprefix("file://") for p in partition_files(table)}
-
-
-# ------------------------------------------------------------------------------------------- Spark
-
-
-@pytest.mark.slow
-def test_spark_engine_gives_identical_content_in_one_sorted_file(
-    make_silver: TableMaker, make_trades: TradeMaker, spark: SparkSession
-) -> None:
-    table = make_silver()
-    fragmented(table, make_trades)
-    before = content_checksum(table)
-
-    result = compact_partition(table, PARTITION, SparkEngine(spark), SORT_COLUMNS)
-
-    assert (result.engine, result.files_before, result.files_after) == ("spark", 22, 1)
-    assert content_checksum(table) == before
-    (path,) = partition_files(table)
-    assert_sorted(path, SORT_COLUMNS)
-    assert table.current_snapshot().summary["k2.engine"] == "spark"  # type: ignore[union-attr]
-
-
-def test_spark_engine_reads_files_without_field_ids_by_name(
-    make_silver: TableMaker, make_trades: TradeMaker, spark: SparkSession, tmp_path: Path
-) -> None:
-    table = make_silver()
-    next_seq = fragmented(table, make_trades, appends=3)
-    added_without_ids(table, make_trades, tmp_path, files=2, seq_start=next_seq)
-    before = content_checksum(table)
-
-    result = compact_partition(table, PARTITION, SparkEngine(spark), SORT_COLUMNS)
-
-    assert (result.files_before, result.files_after) == (5, 1)
-    assert content_checksum(table) == before
-
-
-@pytest.mark.slow
-def test_spark_engine_splits_output_near_the_target_size_into_sorted_ranges(
-    make_silver: TableMaker, make_trades: TradeMaker, spark: SparkSession
-) -> None:
-    table = make_silver()
-    fragmented(table, make_trades, appends=12)
-    before = content_checksum(table)
-    total = sum(f["file_size_in_bytes"] for f in table.inspect.files().to_pylist())
-
-    result = compact_partition(table, PARTITION, SparkEngine(spark), SORT_COLUMNS, target_file_bytes=total // 3 + 1)
-
-    assert result.files_after == 3  # ceil(input bytes / target)
-    assert content_checksum(table) == before
-    assert_sorted_ranges(partition_files(table), SORT_COLUMNS)
-
-
-@pytest.mark.slow
-def test_spark_engine_writes_iceberg_field_ids_types_and_nullability(
-    make_silver: TableMaker, make_trades: TradeMaker, spark: SparkSession
-) -> None:
-    table = make_silver()
-    fragmented(table, make_trades, appends=3)
-
-    compact_partition(table, PARTITION, SparkEngine(spark), SORT_COLUMNS)
-
-    (path,) = partition_files(table)
-    written = pq.read_schema(path.removeprefix("file://"))
-    expected = table.schema().as_arrow()
-    for name in expected.names:
-        got, want = written.field(name), expected.field(name)
-        assert got.metadata[b"PARQUET:field_id"] == want.metadata[b"PARQUET:field_id"]
-        assert got.nullable == want.nullable, name
-        assert got.type == want.type or (got.type, want.type) == (pa.string(), pa.large_string()), name
-    staging = Path(path.removeprefix("file://")).parent
-    assert staging.name.startswith("k2-compaction-")
-    assert [p.name for p in staging.iterdir()] == [Path(path).name], "Hadoop side files (.crc, _SUCCESS) remain"
-
-
-@pytest.mark.slow
-def test_spark_engine_reads_renamed_columns_by_field_id(
-    make_silver: TableMaker, make_trades: TradeMaker, spark: SparkSession
-) -> None:
-    table = make_silver()
-    next_seq = fragmented(table, make_trades, appends=3)
-    with table.update_schema() as update:
-        update.rename_column("side", "taker_side")
-    table.append(make_trades(100, seq_start=next_seq, seed=9).rename_columns({"side": "taker_side"})
-                 .cast(table.schema().as_arrow()))
-    before = rows_by_seq(table)
-
-    compact_partition(table, PARTITION, SparkEngine(spark), SORT_COLUMNS)
-
-    assert len(partition_files(table)) == 1
-    assert rows_by_seq(table).equals(before)
-
-
-@pytest.mark.slow
-def test_both_engines_produce_the_same_table_content(
-    make_silver: TableMaker, make_trades: TradeMaker, spark: SparkSession
-) -> None:
-    in_process, with_spark = make_silver("silver_a"), make_silver("silver_b")
-    for table in (in_process, with_spark):
-        next_seq = fragmented(table, make_trades, appends=8)
-        for i in range(3):
-            table.append(make_trades(40, seq_start=next_seq + 40 * i, day=OTHER_DAY, seed=400 + i))
-
-    compact_table(in_process, InProcessEngine(), SORT_COLUMNS)
-    compact_table(with_spark, SparkEngine(spark), SORT_COLUMNS)
-
-    assert content_checksum(in_process) == content_checksum(with_spark)
-    assert rows_by_seq(in_process).equals(rows_by_seq(with_spark))
-    assert partitions_needing_compaction(in_process) == partitions_needing_compaction(with_spark) == []

@@ -13,9 +13,8 @@ from pyiceberg.table import Table
 from k2_lakehouse.cold.offload import offload_hours
 from k2_lakehouse.cold.retention import expire_snapshots, remove_orphan_files
 from k2_lakehouse.hours import HourRange
-from k2_lakehouse_tests.cold.conftest import catalog, cold_settings, kraken  # noqa: F401 (fixtures)
-from k2_lakehouse_tests.maintenance.conftest import files_under
 from k2_lakehouse_tests.support.cold import content_checksum
+from k2_lakehouse_tests.support.silver_table import files_under
 
 FAR_FUTURE = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 REOFFLOADED = HourRange(datetime(2025, 11, 10, 20, tzinfo=UTC), datetime(2025, 11, 10, 21, tzinfo=UTC))
@@ -32,7 +31,7 @@ def parquet_on_disk(table: Table) -> set[str]:
 
 
 @pytest.fixture
-def reoffloaded(warm: Client, catalog: SqlCatalog, kraken: HourRange) -> Table:  # noqa: F811 (fixtures)
+def reoffloaded(warm: Client, catalog: SqlCatalog, kraken: HourRange) -> Table:
     """cold.silver_trades offloaded once, then one of its hours offloaded again several times (each an
     OVERWRITE that replaces the day's file), as late trades and reruns make it."""
     offload_hours(warm, catalog, "silver_trades", kraken)
