@@ -82,9 +82,10 @@ def test_views_read_the_pinned_snapshot_until_refreshed(warm: Client, catalog: S
     assert warm.command(count, parameters={"h": COLD_ONLY}) == 0
 
 
-# Warm's own bookkeeping, not offloaded: raw's arrival stamp (the staleness sensor) and the version that
-# decides which copy of a trade bronze and silver keep.
-WARM_BOOKKEEPING = {"inserted_at", "keep_priority"}
+# Warm's own bookkeeping, not offloaded: raw's arrival stamp (the staleness sensor), the version that decides
+# which copy of a trade bronze and silver keep, and bronze's validation verdict that version is built from
+# (cold bronze holds only the copies kept; their verdict is silver or the DLQ, both offloaded).
+WARM_BOOKKEEPING = {"inserted_at", "keep_priority", "reject_reason"}
 
 
 def test_views_have_the_warm_columns_before_and_after_any_offload(warm: Client, catalog: SqlCatalog,
