@@ -48,14 +48,15 @@ PREPARE = """
 import sys
 from datetime import datetime
 from pathlib import Path
-from k2_lakehouse.cli import _client, ensure_dagster_instance
+from k2_lakehouse.instance import ensure_dagster_instance
+from k2_lakehouse.warm.schema import open_store
 from k2_lakehouse.ingest.load import ingest_file
 from k2_lakehouse.ingest.simulator import SimulationConfig, simulate_market
 from k2_lakehouse.settings import load_settings
 
 settings = load_settings()
 ensure_dagster_instance(settings)
-client = _client(settings)
+client = open_store(settings)
 start, trades_per_hour = datetime.fromisoformat(sys.argv[1]), int(sys.argv[2])
 simulated = simulate_market(SimulationConfig(start=start, hours=1, trades_per_hour=trades_per_hour),
                             settings.home / "landing")
