@@ -48,9 +48,9 @@ from pyiceberg.exceptions import CommitFailedException, ValidationException
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
 
-from k2_lakehouse.cold.catalog import local_path
 from k2_lakehouse.cold.commit_retry import retry_on_conflict
 from k2_lakehouse.cold.iceberg_internals import StrictMetricsEvaluator, parquet_file_to_data_file
+from k2_lakehouse.cold.storage import file_uri, local_path
 from k2_lakehouse.cold.tables import FILE_SPANS, ColdTable, cold_table
 from k2_lakehouse.hours import HourRange
 from k2_lakehouse.warm.tables import checksum_sql
@@ -116,10 +116,6 @@ def data_dir(table: Table) -> Path:
         # ClickHouse's file() would read these as glob patterns.
         raise ValueError(f"the table data folder {path} contains glob characters; choose a plainer warehouse path")
     return path
-
-
-def _uri(path: Path) -> str:
-    return f"file://{path}"
 
 
 def _require_whole_hours(hours: HourRange) -> None:
@@ -291,7 +287,7 @@ def _commit_once(client: Client, catalog: Catalog, cold: ColdTable, hours: HourR
         for data_file in plan.removed:
             overwrite.delete_data_file(data_file)
         for path in added:
-            overwrite.append_data_file(parquet_file_to_data_file(table.io, txn.table_metadata, _uri(path)))
+            overwrite.append_data_file(parquet_file_to_data_file(table.io, txn.table_metadata, file_uri(path)))
     committed = txn.commit_transaction()
     snapshot = committed.current_snapshot()
     return (snapshot.snapshot_id if snapshot else None), len(added), len(plan.removed)

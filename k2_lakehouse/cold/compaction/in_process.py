@@ -26,7 +26,7 @@ from k2_lakehouse.cold.iceberg_internals import (
     sanitize_column_names,
     schema_to_pyarrow,
 )
-from k2_lakehouse.cold.retention import local_path
+from k2_lakehouse.cold.storage import local_path
 
 
 class InProcessEngine:
@@ -64,8 +64,8 @@ class InProcessEngine:
                 f"{self.max_partition_bytes:,}; compact it with SparkEngine or raise max_partition_bytes"
             )
         schema = table.schema()
-        local_paths = [local_path(table.io, f.file_path) for f in files]
-        if self.fast_io and all(local_paths) and _files_match_schema(local_paths, table):  # type: ignore[arg-type]
+        local_paths = [str(path) for f in files if (path := local_path(f.file_path)) is not None]
+        if self.fast_io and len(local_paths) == len(files) and _files_match_schema(local_paths, table):
             # One chunk per file; sort_frame decides whether joining them is worth a copy.
             frame = pl.read_parquet(local_paths, columns=[f.name for f in schema.fields], hive_partitioning=False, glob=False)
         else:
@@ -117,7 +117,7 @@ def _polars_can_write(table: Table) -> bool:
     codec = table.properties.get(TableProperties.PARQUET_COMPRESSION, TableProperties.PARQUET_COMPRESSION_DEFAULT)
     schema = table.schema()
     return (
-        local_path(table.io, table.location_provider().data_path) is not None
+        local_path(table.location_provider().data_path) is not None
         and codec in POLARS_CODECS
         and sanitize_column_names(schema) == schema
         and all(f.field_type.is_primitive for f in schema.fields)
@@ -141,9 +141,12 @@ def write_with_polars(table: Table, ref: PartitionRef, frame: pl.DataFrame, rows
     try:
         for task_id, offset in enumerate(range(0, frame.height, rows_per_file)):
             uri = provider.new_data_location(f"{partition_path}/00000-{task_id}-{write_uuid}.parquet")
+            target = local_path(uri)
+            if target is None:
+                raise CompactionError(f"{uri} is not a local file: polars writes local files only")
             written.append(uri)
             frame.slice(offset, rows_per_file).write_parquet(
-                local_path(table.io, uri),  # type: ignore[arg-type]
+                target,
                 compression=codec,  # type: ignore[arg-type]
                 compression_level=int(level) if level else None,
                 row_group_size=row_group_rows,
