@@ -272,8 +272,8 @@ def expire_snapshots(
 def _commit_expiry(table: Table, ids: list[int]) -> None:
     """Remove ``ids`` from the table metadata through pyiceberg's ExpireSnapshots.
 
-    ``by_ids`` deep-copies the whole table metadata twice per snapshot id in pyiceberg 0.12 (about 80 s
-    for 1,000 snapshots), while ``older_than`` copies it twice in total. So when "everything older than
+    ``by_ids`` deep-copies the whole table metadata twice per snapshot id in pyiceberg 0.12 (quadratic
+    in the number of snapshots), while ``older_than`` copies it twice in total. So when "everything older than
     the newest expiring snapshot" is exactly the chosen set (linear history, the normal case) the cheap
     form is used; otherwise the exact but slow ``by_ids``.
     """

@@ -36,8 +36,8 @@ class InProcessEngine:
     ids or, for the offload's ClickHouse-written files, which carry none, by the table's name mapping, as a
     scan resolves them): polars reads the files by column name and writes the sorted result with the Iceberg
     field ids and nullability in the Parquet schema, honouring the table's Parquet codec, level and
-    row-group limit. On two cores that is ~2-3x faster than reading through pyiceberg's ``ArrowScan`` and
-    writing with pyarrow, mostly because polars decodes and encodes columns in parallel.
+    row-group limit. That is much faster than reading through pyiceberg's ``ArrowScan`` and writing with
+    pyarrow, mostly because polars decodes and encodes columns in parallel.
 
     Any other case (schema evolved since a file was written, remote storage) reads through ``ArrowScan``,
     which resolves columns by field id and name mapping exactly as a table scan does, and hands the sorted
