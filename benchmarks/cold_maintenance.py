@@ -65,7 +65,8 @@ from k2_lakehouse.cold.iceberg_internals import (
     write_manifest,
     write_manifest_list,
 )
-from k2_lakehouse.cold.retention import expire_snapshots, local_path
+from k2_lakehouse.cold.retention import expire_snapshots
+from k2_lakehouse.cold.storage import local_path
 from k2_lakehouse_tests.support.cold import content_checksum
 from k2_lakehouse_tests.support.silver_table import SILVER_SCHEMA, SILVER_SPEC
 
@@ -215,7 +216,7 @@ def read_write_floor(catalog: Catalog, metadata_location: str, runs: int) -> lis
     """Decode the partition's files and encode them again with the engine's own reader and writer, unsorted,
     without planning or commit: what any compaction built on them costs at least."""
     table = catalog.register_table(("cold", f"{SILVER}_floor"), metadata_location)
-    paths = [local_path(table.io, p) for p in table.inspect.files().column("file_path").to_pylist()]
+    paths = [str(local_path(p)) for p in table.inspect.files().column("file_path").to_pylist()]
     ref = resolve_partition(table, PARTITION)
     results = []
     for _ in range(runs):

@@ -8,24 +8,16 @@ safely (the loser gets CommitFailedException and retries).
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from pyiceberg.catalog.sql import SqlCatalog
 
+from k2_lakehouse.cold.storage import local_path
 from k2_lakehouse.settings import ConfigurationError, Settings, load_settings
 
 CATALOG_NAME = "k2"
 NAMESPACE = "cold"
 
 _SUPPORTED_URI_PREFIXES = ("sqlite:", "postgresql:", "postgresql+psycopg2:")
-
-
-def local_path(uri: str) -> Path | None:
-    """The local filesystem path of a file:// (or scheme-less) location, None for object stores."""
-    parts = urlsplit(uri)
-    if parts.scheme in ("", "file"):
-        return Path(parts.path if parts.scheme else uri)
-    return None
 
 
 def _sqlite_file(uri: str) -> Path | None:

@@ -48,9 +48,9 @@ from pyiceberg.exceptions import CommitFailedException, ValidationException
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
 
-from k2_lakehouse.cold.catalog import local_path
 from k2_lakehouse.cold.commit_retry import retry_on_conflict
 from k2_lakehouse.cold.iceberg_internals import StrictMetricsEvaluator, parquet_file_to_data_file
+from k2_lakehouse.cold.storage import file_uri, local_path
 from k2_lakehouse.cold.tables import FILE_SPANS, ColdTable, cold_table
 from k2_lakehouse.hours import HourRange
 from k2_lakehouse.warm.tables import checksum_sql
@@ -63,15 +63,15 @@ STAGING_PREFIX = "k2-staging"
 PARQUET_SETTINGS = {
     "output_format_parquet_compression_method": "zstd",
     "output_format_parquet_string_as_string": 1,
-    # Bloom filters more than double the files and cost about half the write's CPU; no reader here
-    # uses them (pyiceberg and ClickHouse prune with the min/max statistics).
+    # Bloom filters make the files much larger and the write much costlier, and no reader here uses
+    # them (pyiceberg and ClickHouse prune with the min/max statistics).
     "output_format_parquet_write_bloom_filter": 0,
     # Dictionary encoding is tried on every column and abandoned past 1 MiB of distinct values, which
-    # ids, sequence numbers and timestamps always reach: ~0.25 of ~1.45 CPU-s of writing a 2M-row hour,
-    # for files the same size within 3% (zstd finds the repeats in the few low-cardinality columns).
+    # ids, sequence numbers and timestamps always reach: CPU spent for nothing, since zstd finds the
+    # repeats in the few low-cardinality columns and the files come out the same size.
     "output_format_parquet_max_dictionary_size": 0,
-    # The open file buffers its row groups (several, with parallel encoding): 32 MiB row groups keep a
-    # 10M-row hour under ~0.9 GiB peak RSS (128 MiB: 1.2 GiB) at no cost in speed.
+    # The open file buffers its row groups (several, with parallel encoding), so their size bounds the
+    # offload's memory; 32 MiB keeps a 10M-row hour within the memory target at no cost in speed.
     "output_format_parquet_row_group_size_bytes": 32 * 1024 * 1024,
 }
 
@@ -118,10 +118,6 @@ def data_dir(table: Table) -> Path:
     return path
 
 
-def _uri(path: Path) -> str:
-    return f"file://{path}"
-
-
 def _require_whole_hours(hours: HourRange) -> None:
     # Partition keys, staging slices and the delete filter all assume whole hours.
     if any(t.minute or t.second or t.microsecond for t in (hours.start, hours.end)):
@@ -154,14 +150,13 @@ def _warm_files(client: Client, cold: ColdTable, hours: HourRange) -> list[_Warm
 
     The same rows, predicate and checksum expression as `content.table_checksum`, grouped by file, so that each
     file is then written by its own query without PARTITION BY: ClickHouse's partitioned write copies every
-    block into per-file blocks (~0.25 of ~1.4 CPU-s for a 2M-row hour), and the group counts check each
-    staged file on its own.
+    block into per-file blocks, and the group counts check each staged file on its own.
 
     FINAL is paid only where it changes something. Bronze and silver are summed as stored, and counted with
     FINAL (which reads only the sorting key): where the two counts agree no two stored rows share a key, so
     the stored rows are the final rows, and that file is written without FINAL too. A seal leaves no such
-    pairs; a replayed live insert not yet merged does, and those files are read with FINAL throughout. This
-    saves ~0.16 of ~1.7 CPU-s on a 2M-row silver hour.
+    pairs; a replayed live insert not yet merged does, and those files are read with FINAL throughout, so
+    the common case never pays FINAL's merge on read.
     """
     stored = _by_file(client, cold, hours, final=False, checksum=True)
     merged = stored
@@ -213,8 +208,8 @@ def stage(client: Client, table: Table, cold: ColdTable, hours: HourRange, run_i
 
     The warm checksum is taken just before the write, per file. If warm changed in between (a file's
     row count disagrees, or with `verify_staging` the staged files' own checksum differs), the stage is
-    redone: a seal or a late insert raced the offload. `verify_staging` reads the files back in ClickHouse
-    (about 25% of the offload time); without it, matches_warm after the offload is the content check.
+    redone: a seal or a late insert raced the offload. `verify_staging` reads every file back in ClickHouse,
+    which the routine offload skips: matches_warm after the offload is then the content check.
     """
     base = data_dir(table) / STAGING_PREFIX
     for attempt in range(1, MAX_STAGE_ATTEMPTS + 1):
@@ -291,7 +286,7 @@ def _commit_once(client: Client, catalog: Catalog, cold: ColdTable, hours: HourR
         for data_file in plan.removed:
             overwrite.delete_data_file(data_file)
         for path in added:
-            overwrite.append_data_file(parquet_file_to_data_file(table.io, txn.table_metadata, _uri(path)))
+            overwrite.append_data_file(parquet_file_to_data_file(table.io, txn.table_metadata, file_uri(path)))
     committed = txn.commit_transaction()
     snapshot = committed.current_snapshot()
     return (snapshot.snapshot_id if snapshot else None), len(added), len(plan.removed)

@@ -27,14 +27,12 @@ from __future__ import annotations
 
 import itertools
 import logging
-import os
 import re
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-import pyarrow.fs as pafs
 from pyiceberg.io import FileIO
 from pyiceberg.manifest import ManifestFile
 from pyiceberg.table import Table
@@ -42,7 +40,8 @@ from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.table.snapshots import Snapshot
 
 from k2_lakehouse.cold.commit_retry import CommitConflictError, RetryPolicy, retry_on_conflict
-from k2_lakehouse.cold.iceberg_internals import ExecutorFactory, PyArrowFileIO, ancestors_of
+from k2_lakehouse.cold.iceberg_internals import ExecutorFactory, ancestors_of
+from k2_lakehouse.cold.storage import StoredFile, list_files, path_key
 from k2_lakehouse.hours import EPOCH
 
 logger = logging.getLogger(__name__)
@@ -61,15 +60,6 @@ class RetentionError(RuntimeError):
 
 class ExpiryConflictError(RetentionError, CommitConflictError):
     """Other writers committed during every expiry attempt; no snapshot was expired and nothing deleted."""
-
-
-@dataclass(frozen=True)
-class StoredFile:
-    """A file found on storage: its URI in the same form as the listed location, size and mtime."""
-
-    path: str
-    size: int
-    mtime: datetime
 
 
 @dataclass(frozen=True)
@@ -100,49 +90,7 @@ class OrphanResult:
     delete_failures: tuple[str, ...] = field(default=())
 
 
-# --------------------------------------------------------------------------------------------- storage
-
-
-def _filesystem(io: FileIO, location: str) -> tuple[pafs.FileSystem, str]:
-    scheme, netloc, path = PyArrowFileIO.parse_location(location, io.properties)
-    if isinstance(io, PyArrowFileIO):
-        return io.fs_by_scheme(scheme, netloc), path
-    if scheme == "file":
-        return pafs.LocalFileSystem(), path
-    raise RetentionError(
-        f"cannot list {location} with {type(io).__name__}; configure the catalog with "
-        "py-io-impl=pyiceberg.io.pyarrow.PyArrowFileIO so files can be listed"
-    )
-
-
-def path_key(io: FileIO, location: str) -> tuple[str, str]:
-    """Canonical (scheme, path) of a URI so ``file:///x``, ``file:/x`` and ``/x`` compare equal."""
-    scheme, _, path = PyArrowFileIO.parse_location(location, io.properties)
-    return scheme, os.path.normpath(path) if scheme == "file" else path
-
-
-def local_path(io: FileIO, location: str) -> str | None:
-    """The local filesystem path of a ``file:`` (or scheme-less) location; None for remote storage."""
-    scheme, _, path = PyArrowFileIO.parse_location(location, io.properties)
-    return path if scheme == "file" else None
-
-
-def list_files(io: FileIO, location: str) -> list[StoredFile]:
-    """Every file under ``location`` (recursively); an absent folder is empty, not an error."""
-    fs, root = _filesystem(io, location)
-    selector = pafs.FileSelector(root, recursive=True, allow_not_found=True)
-    prefix = location.rstrip("/")
-    root = root.rstrip("/")
-    files = []
-    for info in fs.get_file_info(selector):
-        if info.type != pafs.FileType.File:
-            continue
-        relative = info.path[len(root) :] if info.path.startswith(root) else "/" + info.path.rsplit("/", 1)[-1]
-        mtime = info.mtime if info.mtime is not None else datetime.now(UTC)
-        if mtime.tzinfo is None:
-            mtime = mtime.replace(tzinfo=UTC)
-        files.append(StoredFile(path=prefix + relative, size=info.size or 0, mtime=mtime))
-    return files
+# --------------------------------------------------------------------------------------------- deleting
 
 
 def _delete_all(io: FileIO, paths: Iterable[str]) -> tuple[int, list[str]]:
@@ -324,8 +272,8 @@ def expire_snapshots(
 def _commit_expiry(table: Table, ids: list[int]) -> None:
     """Remove ``ids`` from the table metadata through pyiceberg's ExpireSnapshots.
 
-    ``by_ids`` deep-copies the whole table metadata twice per snapshot id in pyiceberg 0.12 (about 80 s
-    for 1,000 snapshots), while ``older_than`` copies it twice in total. So when "everything older than
+    ``by_ids`` deep-copies the whole table metadata twice per snapshot id in pyiceberg 0.12 (quadratic
+    in the number of snapshots), while ``older_than`` copies it twice in total. So when "everything older than
     the newest expiring snapshot" is exactly the chosen set (linear history, the normal case) the cheap
     form is used; otherwise the exact but slow ``by_ids``.
     """

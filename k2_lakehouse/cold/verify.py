@@ -19,7 +19,7 @@ from clickhouse_connect.driver.exceptions import DatabaseError
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
-from k2_lakehouse.cold.catalog import local_path
+from k2_lakehouse.cold.storage import local_path
 from k2_lakehouse.cold.tables import cold_table
 from k2_lakehouse.hours import HourRange
 from k2_lakehouse.warm.content import table_checksum

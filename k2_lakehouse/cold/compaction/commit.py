@@ -111,9 +111,9 @@ def commit_overwrite_snapshot(
     entries, manifests that also hold other files rewritten as existing entries, every other manifest carried
     over unless no live entry is left in it), but built from the manifest entries already read to plan the
     compaction. pyiceberg's producer reads every manifest of the partition twice more and deep-copies the
-    table metadata about twenty times; on a partition of 96 offloads that was 0.5 s of a 2 s compaction. The
-    commit requires the branch head to still be the snapshot the partition was checked against, so nothing a
-    concurrent writer did can be lost.
+    table metadata about twenty times, a large share of a whole compaction. The commit requires the branch
+    head to still be the snapshot the partition was checked against, so nothing a concurrent writer did can
+    be lost.
     """
     metadata, io = table.metadata, table.io
     parent = metadata.current_snapshot()

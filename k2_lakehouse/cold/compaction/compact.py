@@ -38,6 +38,10 @@ from k2_lakehouse.cold.compaction.planning import (
     resolve_partition,
 )
 
+RETRY_ON = (CommitFailedException, ConcurrentChangeError, CommitConflictError)
+"""What makes a compaction start over: a lost commit, a partition changed before the commit, or a swap that
+could not be committed on top of other writers' snapshots (``commit.commit_swap``)."""
+
 
 def compact_partition(
     table: Table,
@@ -116,11 +120,6 @@ def compact_partition(
 
     return retry_on_conflict(table, attempt, operation="compaction", subject=f"partition {ref.path(table)} of "
                              f"{table_name(table)}", retry_on=RETRY_ON, policy=policy, error=CompactionConflictError)
-
-
-RETRY_ON = (CommitFailedException, ConcurrentChangeError, CommitConflictError)
-"""What makes a compaction start over: a lost commit, a partition changed before the commit, or a swap that
-could not be committed on top of other writers' snapshots (``commit.commit_swap``)."""
 
 
 def _result(

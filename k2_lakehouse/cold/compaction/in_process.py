@@ -26,7 +26,7 @@ from k2_lakehouse.cold.iceberg_internals import (
     sanitize_column_names,
     schema_to_pyarrow,
 )
-from k2_lakehouse.cold.retention import local_path
+from k2_lakehouse.cold.storage import local_path
 
 
 class InProcessEngine:
@@ -36,8 +36,8 @@ class InProcessEngine:
     ids or, for the offload's ClickHouse-written files, which carry none, by the table's name mapping, as a
     scan resolves them): polars reads the files by column name and writes the sorted result with the Iceberg
     field ids and nullability in the Parquet schema, honouring the table's Parquet codec, level and
-    row-group limit. On two cores that is ~2-3x faster than reading through pyiceberg's ``ArrowScan`` and
-    writing with pyarrow, mostly because polars decodes and encodes columns in parallel.
+    row-group limit. That is much faster than reading through pyiceberg's ``ArrowScan`` and writing with
+    pyarrow, mostly because polars decodes and encodes columns in parallel.
 
     Any other case (schema evolved since a file was written, remote storage) reads through ``ArrowScan``,
     which resolves columns by field id and name mapping exactly as a table scan does, and hands the sorted
@@ -64,9 +64,8 @@ class InProcessEngine:
                 f"{self.max_partition_bytes:,}; compact it with SparkEngine or raise max_partition_bytes"
             )
         schema = table.schema()
-        local_paths = [local_path(table.io, f.file_path) for f in files]
-        paths = [path for path in local_paths if path]
-        if self.fast_io and len(paths) == len(local_paths) and _files_match_schema(paths, table):
+        paths = [str(path) for f in files if (path := local_path(f.file_path)) is not None]
+        if self.fast_io and len(paths) == len(files) and _files_match_schema(paths, table):
             # One chunk per file; sort_frame decides whether joining them is worth a copy.
             frame = pl.read_parquet(paths, columns=[f.name for f in schema.fields], hive_partitioning=False, glob=False)
         else:
@@ -118,7 +117,7 @@ def _polars_can_write(table: Table) -> bool:
     codec = table.properties.get(TableProperties.PARQUET_COMPRESSION, TableProperties.PARQUET_COMPRESSION_DEFAULT)
     schema = table.schema()
     return (
-        local_path(table.io, table.location_provider().data_path) is not None
+        local_path(table.location_provider().data_path) is not None
         and codec in POLARS_CODECS
         and sanitize_column_names(schema) == schema
         and all(f.field_type.is_primitive for f in schema.fields)
@@ -142,9 +141,12 @@ def write_with_polars(table: Table, ref: PartitionRef, frame: pl.DataFrame, rows
     try:
         for task_id, offset in enumerate(range(0, frame.height, rows_per_file)):
             uri = provider.new_data_location(f"{partition_path}/00000-{task_id}-{write_uuid}.parquet")
+            target = local_path(uri)
+            if target is None:
+                raise CompactionError(f"{uri} is not a local file: polars writes local files only")
             written.append(uri)
             frame.slice(offset, rows_per_file).write_parquet(
-                local_path(table.io, uri),  # type: ignore[arg-type]  # not None: _polars_can_write saw a local data path
+                target,
                 compression=codec,  # type: ignore[arg-type]  # one of POLARS_CODECS: _polars_can_write checked it
                 compression_level=int(level) if level else None,
                 row_group_size=row_group_rows,

@@ -27,13 +27,13 @@ def sort_frame(frame: pl.DataFrame, sort_columns: Sequence[str]) -> pl.DataFrame
     The leading sort columns that fit are packed into one uint64 per row (a low-cardinality string as its
     rank among its sorted distinct values, an integer or timestamp as its offset from the column minimum,
     null as 0), so the sort is one integer argsort instead of polars' multi-column sort, which row-encodes
-    every key (~2x slower on silver's keys). Rows whose packed keys tie are then ordered by the remaining
+    every key. Rows whose packed keys tie are then ordered by the remaining
     columns; that is usually a small fraction (trades sharing a microsecond).
 
     The argsort is a stable one (timsort), which merges runs that are already in order instead of sorting
     from scratch: an offloaded file is written in the warm table's sorting key, the cold table's order, so
-    a partition of 96 offloads is a few hundred sorted runs (one per file and symbol) and the sort takes a
-    quarter of a quicksort's time. The rows are then assembled from those runs as slices (see ``_take``).
+    a partition of 96 offloads is a few hundred sorted runs (one per file and symbol), which timsort merges
+    far faster than a quicksort sorts. The rows are then assembled from those runs as slices (see ``_take``).
     """
     if not sort_columns or frame.height < 2:
         return frame
@@ -54,7 +54,7 @@ def _take(frame: pl.DataFrame, order: np.ndarray) -> pl.DataFrame:
 
     An order made of few ascending runs of consecutive rows (sorted input files) becomes zero-copy slices,
     leaving the one copy to the Parquet writer, which reads them chunk by chunk; joining the chunks and
-    gathering copied every row twice (~0.4 CPU-s on 2.9M silver rows). Any other order is gathered, after
+    gathering would copy every row twice. Any other order is gathered, after
     joining the chunks: gathering across one chunk per input file costs more than the join.
     """
     breaks = np.flatnonzero(np.diff(order) != 1) + 1
@@ -87,8 +87,8 @@ def sort_codes(column: pl.Series) -> tuple[np.ndarray, int] | None:
     if dtype == pl.String:
         if (by_runs := _string_codes_by_runs(column)) is not None:
             return by_runs
-        # A HyperLogLog estimate (~15 ms on 3M rows) rules out ids and other high-cardinality strings before
-        # the exact distinct values are computed (~0.6 s for 3M unique strings).
+        # A HyperLogLog estimate, cheap, rules out ids and other high-cardinality strings before the exact
+        # distinct values are computed, which is costly for millions of unique strings.
         if cast(int, column.approx_n_unique()) > 2 * LOW_CARDINALITY:  # polars types any scalar it returns
             return None
         distinct = column.drop_nulls().unique()
@@ -119,8 +119,8 @@ def _string_codes_by_runs(column: pl.Series) -> tuple[np.ndarray, int] | None:
     """Codes of a string column whose equal values sit together in at most LOW_CARDINALITY runs, else None.
 
     Each offloaded file is in the table's order, so a leading sort column (the exchange, the symbol) forms a
-    few runs per file. Ranking the runs' values costs one comparison per row; hashing every value to rank it
-    cost 4-8x more (~0.05-0.1 s for silver's symbol on 2.9M rows). Codes start at 0 when there is no null.
+    few runs per file. Ranking the runs' values costs one comparison per row, several times less than
+    hashing every value to rank it. Codes start at 0 when there is no null.
     """
     if column.is_empty():
         return np.zeros(0, dtype=np.uint64), 0

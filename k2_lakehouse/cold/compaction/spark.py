@@ -35,7 +35,7 @@ from pyiceberg.types import (
 
 from k2_lakehouse.cold.compaction.model import CompactionError, PartitionRef
 from k2_lakehouse.cold.iceberg_internals import ExecutorFactory
-from k2_lakehouse.cold.retention import list_files
+from k2_lakehouse.cold.storage import list_files
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, SparkSession
