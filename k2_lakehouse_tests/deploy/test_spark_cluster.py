@@ -23,36 +23,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
-from pyiceberg.partitioning import PartitionField, PartitionSpec
-from pyiceberg.schema import Schema
 from pyiceberg.table import Table
-from pyiceberg.transforms import DayTransform, IdentityTransform
-from pyiceberg.types import DecimalType, LongType, NestedField, StringType, TimestamptzType
 
 from k2_lakehouse.cold.compaction import InProcessEngine, compact_table
+from k2_lakehouse_tests.support.silver_table import DAY, SILVER_SCHEMA, SILVER_SPEC, SORT_COLUMNS, SYMBOLS
 from k2_lakehouse_tests.support.spark_cluster import SparkCluster
 
 pytestmark = pytest.mark.slow
 
-DAY = dt.date(2024, 3, 1)
-SORT_COLUMNS = ["symbol", "exchange_ts"]
-SYMBOLS = np.array(["BTCUSDT", "ETHUSDT", "SOLUSDT", "XRPUSDT"])
-# The shape of cold.silver_trades (as in the maintenance tests): required keys, optional measures.
-SILVER_SCHEMA = Schema(
-    NestedField(1, "exchange", StringType(), required=True),
-    NestedField(2, "symbol", StringType(), required=True),
-    NestedField(3, "trade_id", StringType(), required=True),
-    NestedField(4, "trade_seq", LongType(), required=True),
-    NestedField(5, "price", DecimalType(38, 12), required=False),
-    NestedField(6, "quantity", DecimalType(38, 12), required=False),
-    NestedField(7, "side", StringType(), required=False),
-    NestedField(8, "exchange_ts", TimestamptzType(), required=True),
-    NestedField(9, "received_at", TimestamptzType(), required=False),
-)
-SILVER_SPEC = PartitionSpec(
-    PartitionField(source_id=8, field_id=1000, transform=DayTransform(), name="exchange_ts_day"),
-    PartitionField(source_id=1, field_id=1001, transform=IdentityTransform(), name="exchange"),
-)
 
 # The compaction as a run executes it: the product's Spark resource, configured from the environment.
 COMPACT_ON_CLUSTER = """
