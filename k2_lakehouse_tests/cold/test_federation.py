@@ -8,8 +8,9 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from pyiceberg.catalog.sql import SqlCatalog
 
-from k2_lakehouse.cold.federation import quote_path, refresh_federated_views, view_name
+from k2_lakehouse.cold.federation import refresh_federated_views, view_name
 from k2_lakehouse.cold.offload import offload_hours
+from k2_lakehouse.cold.storage import quote_path
 from k2_lakehouse.cold.tables import COLD_TABLES
 from k2_lakehouse.hours import HourRange
 from k2_lakehouse.warm.tables import TIMEFRAMES

@@ -29,8 +29,9 @@ from k2_lakehouse.cold.offload import (
     data_dir,
     offload_hours,
 )
+from k2_lakehouse.cold.storage import join, list_files
 from k2_lakehouse.cold.tables import COLD_TABLES, ColdTable, cold_table, ensure_cold_tables
-from k2_lakehouse.cold.verify import PINNED_ICEBERG, matches_warm, pinned_snapshot, query_pinned
+from k2_lakehouse.cold.verify import PINNED_COLD, matches_warm, pinned_snapshot, query_pinned
 from k2_lakehouse.hours import HourRange
 from k2_lakehouse.ingest.load import ingest_file
 from k2_lakehouse.settings import Settings
@@ -155,8 +156,10 @@ def test_an_offload_racing_warm_writes_restages_then_gives_up_leaving_cold_as_it
         offload_hours(warm, catalog, "silver_trades", kraken)
     assert len(calls) == MAX_STAGE_ATTEMPTS
     assert cold_rows(warm, catalog, "silver_trades", ORDER_BY["silver_trades"]) == before
-    staging = data_dir(catalog.load_table(("cold", "silver_trades"))) / STAGING_PREFIX
-    assert len(list(staging.iterdir())) == 1, "only the first offload's files remain; failed stages are removed"
+    table = catalog.load_table(("cold", "silver_trades"))
+    staging = join(data_dir(table), STAGING_PREFIX)
+    folders = {f.path.removeprefix(staging).split("/")[1] for f in list_files(table.io, staging)}
+    assert len(folders) == 1, "only the first offload's files remain; failed stages are removed"
 
 
 def test_unmerged_duplicates_in_warm_are_offloaded_once(warm: Client, catalog: SqlCatalog, kraken: HourRange,
@@ -315,7 +318,7 @@ def _cold_candles(warm: Client, catalog: SqlCatalog, exchange: str, symbol: str)
     rows = query_pinned(
         warm, pinned_snapshot(table),
         "SELECT toUnixTimestamp(window_start), open, high, low, close, volume, trade_count, vwap "
-        f"FROM {PINNED_ICEBERG} WHERE exchange = {{e:String}} AND symbol = {{s:String}}",
+        f"FROM {PINNED_COLD} WHERE exchange = {{e:String}} AND symbol = {{s:String}}",
         {"e": exchange, "s": symbol})
     return {row[0]: row[1:] for row in rows}
 
