@@ -10,11 +10,12 @@ from pyiceberg.catalog.sql import SqlCatalog
 
 from k2_lakehouse.cold.federation import refresh_federated_views, view_name
 from k2_lakehouse.cold.offload import offload_hours
-from k2_lakehouse.cold.storage import quote_path
+from k2_lakehouse.cold.storage import CLICKHOUSE_S3_COLLECTION, quote_path
 from k2_lakehouse.cold.tables import COLD_TABLES
 from k2_lakehouse.hours import HourRange
 from k2_lakehouse.warm.tables import TIMEFRAMES
 from k2_lakehouse_tests.support.cold import offload_all
+from k2_lakehouse_tests.support.object_store import ACCESS_KEY_ID, SECRET_ACCESS_KEY
 
 WARM_ONLY = datetime(2025, 11, 10, 17, tzinfo=UTC)  # never offloaded
 BOTH = datetime(2025, 11, 10, 18, tzinfo=UTC)  # offloaded, still in warm
@@ -118,3 +119,20 @@ def test_unsafe_paths_are_refused_in_view_ddl(path: str) -> None:
 
 def test_a_plain_absolute_path_is_quoted() -> None:
     assert quote_path("/tmp/pytest-of-root/pytest-1/x_y.z+1/warehouse") == "'/tmp/pytest-of-root/pytest-1/x_y.z+1/warehouse'"
+
+
+@pytest.mark.parametrize("warehouse", ["s3"], indirect=True)
+def test_views_over_object_storage_read_cold_and_name_no_credential(
+        warm: Client, catalog: SqlCatalog, kraken: HourRange) -> None:
+    offload_all(warm, catalog, kraken)
+    refresh_federated_views(warm, catalog)
+    count = f"SELECT count() FROM {view_name(COLD_TABLES['silver_trades'])}"
+    in_warm = warm.command(count)
+    warm.command("TRUNCATE TABLE k2.silver_trades")  # the hours are now read from cold, on S3
+
+    assert warm.command(count) == in_warm > 0
+    definitions = " ".join(str(warm.command(f"SHOW CREATE TABLE {view_name(cold)}")) for cold in COLD_TABLES.values())
+    assert "s3(" in definitions
+    assert SECRET_ACCESS_KEY not in definitions and ACCESS_KEY_ID not in definitions
+    shown = warm.query(f"SELECT collection FROM system.named_collections WHERE name = '{CLICKHOUSE_S3_COLLECTION}'")
+    assert SECRET_ACCESS_KEY not in str(shown.result_rows)

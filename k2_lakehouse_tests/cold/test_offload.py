@@ -49,6 +49,7 @@ from k2_lakehouse_tests.support.cold import (
     offload_hours_naive,
     seal_all,
 )
+from k2_lakehouse_tests.support.object_store import LOCAL_WAREHOUSE_ONLY
 
 
 def _hour(start: datetime) -> HourRange:
@@ -98,6 +99,8 @@ def test_staged_files_carry_the_right_partition_so_readers_can_prune(warm: Clien
         assert scan.to_arrow().num_rows == count
 
 
+# Which windows a re-offload rewrites is decided in SQL; replacing on S3 is covered by the compacted-day test.
+@LOCAL_WAREHOUSE_ONLY
 def test_re_offloading_one_hour_keeps_the_other_hours_and_windows(warm: Client, catalog: SqlCatalog,
                                                                   kraken: HourRange) -> None:
     offload_all(warm, catalog, kraken)
@@ -185,12 +188,16 @@ def test_unmerged_duplicates_in_warm_are_offloaded_once(warm: Client, catalog: S
             warm.command(f"SYSTEM START MERGES k2.{table}")
 
 
+# Refused before any file is written.
+@LOCAL_WAREHOUSE_ONLY
 def test_a_range_that_is_not_whole_hours_is_refused(warm: Client, catalog: SqlCatalog) -> None:
     with pytest.raises(ValueError, match="whole hours"):
         offload_hours(warm, catalog, "raw_trades", HourRange(datetime(2025, 11, 10, 17, 30, tzinfo=UTC),
                                                              datetime(2025, 11, 10, 18, tzinfo=UTC)))
 
 
+# Which windows a late trade reaches is decided in SQL; on S3 the crash tests offload a late trade.
+@LOCAL_WAREHOUSE_ONLY
 def test_a_late_trade_updates_bronze_silver_and_every_gold_window_in_cold(warm: Client, catalog: SqlCatalog,
                                                                           kraken: HourRange) -> None:
     offload_all(warm, catalog, kraken)
@@ -270,6 +277,8 @@ def test_concurrent_offloads_of_the_same_hour_leave_exactly_one_copy(warm: Clien
     assert verdict.ok and verdict.cold_rows > 0, verdict
 
 
+# The benchmark's baseline, measured on the local warehouse.
+@LOCAL_WAREHOUSE_ONLY
 def test_naive_baseline_writes_the_same_content(warm: Client, catalog: SqlCatalog, kraken: HourRange) -> None:
     for name in ("raw_trades", "silver_trades", "gold_ohlcv_1d"):
         offload_hours(warm, catalog, name, kraken)
@@ -323,6 +332,8 @@ def _cold_candles(warm: Client, catalog: SqlCatalog, exchange: str, symbol: str)
     return {row[0]: row[1:] for row in rows}
 
 
+# Candle values are computed in warm; every table reaching S3 is test_every_table_offloads_in_one_commit_and_matches_warm.
+@LOCAL_WAREHOUSE_ONLY
 def test_real_samples_reach_cold_with_1m_candles_equal_to_the_exchanges(warm: Client, catalog: SqlCatalog,
                                                                         datasets: Path) -> None:
     for path, hours in ((KRAKEN_TRADES, KRAKEN_HOURS), (BINANCE_TRADES, BINANCE_HOURS)):

@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass
 
 import boto3
+import pytest
 from moto.server import ThreadedMotoServer
 
 from k2_lakehouse.cold.storage import ObjectStore
@@ -19,6 +20,9 @@ BUCKET = "k2-cold-tests"
 REGION = "us-east-1"
 ACCESS_KEY_ID = "k2testaccesskey"
 SECRET_ACCESS_KEY = "k2-test-secret-5f1d0c9e"  # distinctive, so a leak of it is found by a plain search
+
+LOCAL_WAREHOUSE_ONLY = pytest.mark.parametrize("warehouse", ["local"], indirect=True)
+"""Mark for a test that runs on the local warehouse only (the `warehouse` fixture is local and s3); say why."""
 
 
 @dataclass(frozen=True)
