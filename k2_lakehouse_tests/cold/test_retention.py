@@ -225,6 +225,7 @@ def debris(history: History, make_trades: TradeMaker) -> Debris:
     staging = f"{next(iter(old)).rsplit('/', 1)[0]}/k2-compaction-{uuid.uuid4()}"
     for name in ("part-00000-x-c000.zstd.parquet", ".part-00000-x-c000.zstd.parquet.crc"):
         old.add(write(f"{staging}/{name}", b"PAR1 killed Spark compaction"))
+    # Mtimes are to the second on S3 (and stamped by another clock on both): a clear gap on either side.
     time.sleep(MTIME_RESOLUTION_S)
     between = dt.datetime.now(dt.UTC)
     time.sleep(MTIME_RESOLUTION_S)
