@@ -17,12 +17,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from k2_lakehouse.console import format_table, print_ingest_summary, progress
 from k2_lakehouse.instance import ensure_dagster_instance
-from k2_lakehouse.settings import ConfigurationError, Settings, load_settings
-from k2_lakehouse.warm.client import WarmStoreBusy
+from k2_lakehouse.settings import ConfigurationError, ServiceUnreachable, Settings, load_settings
+from k2_lakehouse.warm.client import WarmStoreBusy, unreachable
 from k2_lakehouse.warm.schema import open_store
 
 if TYPE_CHECKING:
@@ -144,6 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except WarmStoreBusy as exc:
         print(f"k2: {exc}", file=sys.stderr)
         return EXIT_BUSY
+    except ServiceUnreachable as exc:
+        print(f"k2 {args.command}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         if args.command != "ingest":
             raise
@@ -153,8 +155,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         from clickhouse_connect.driver.exceptions import OperationalError
 
-        if isinstance(exc, OperationalError):
-            print(f"k2 {args.command}: {_unreachable(load_settings().clickhouse_url, exc)}", file=sys.stderr)
+        if isinstance(exc, OperationalError):  # the server went away after it answered once
+            print(f"k2 {args.command}: {unreachable(load_settings().clickhouse_url, exc)}", file=sys.stderr)
             return EXIT_FAILED
         if args.command == "sql":
             print(f"k2 sql: {str(exc).splitlines()[0]}", file=sys.stderr)
@@ -163,20 +165,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command != "sql" and code != EXIT_INTERRUPTED:
         print(f"done in {time.perf_counter() - started:.1f}s", file=sys.stderr)
     return code
-
-
-def _unreachable(url: str, error: BaseException) -> str:
-    """Why the server of `url` could not be reached, naming its host and port (never its password)."""
-    parts = urlsplit(url)
-    port = parts.port or (8443 if parts.scheme == "https" else 8123)  # clickhouse-connect's defaults
-    cause = type(error).__name__
-    seen_error: BaseException | None = error
-    while seen_error is not None:  # the socket's own error, at the root of the HTTP library's chain
-        if isinstance(seen_error, OSError) and seen_error.strerror:
-            cause = seen_error.strerror
-        seen_error = seen_error.__cause__ or seen_error.__context__
-    return (f"cannot reach the ClickHouse server at {parts.hostname}:{port} (K2_CLICKHOUSE_URL): {cause}. "
-            "Start the server, or point K2_CLICKHOUSE_URL at one that runs")
 
 
 if __name__ == "__main__":
