@@ -1,4 +1,4 @@
-"""`k2 demo | ingest | sql`: the platform from a terminal.
+"""`k2 demo | ingest | sql | doctor`: the platform from a terminal.
 
 Only the commands live here: what they print is console.py's, the Dagster instance instance.py's, the demo
 demo.py's. Nothing imports this module, so a command may import anything.
@@ -111,6 +111,18 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return run_demo(settings, hours=args.hours, trades_per_hour=args.trades_per_hour)
 
 
+def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from k2_lakehouse.doctor import check_profile
+
+    checks = check_profile(settings)
+    print(format_table(("part", "configured", "status"),
+                       [(c.part, c.configured, "ok" if c.ok else f"FAILED: {c.problem}") for c in checks]))
+    for check in checks:
+        if not check.ok:
+            print(f"fix the {check.part}: {check.fix}")
+    return 0 if all(c.ok for c in checks) else EXIT_FAILED
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="k2", description="k2_lakehouse: crypto trades, warm and cold.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -125,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--symbol", help="the exchange symbol, for CSV dumps not named SYMBOL-...")
     sql = sub.add_parser("sql", help="run a query and print a table")
     sql.add_argument("query")
+    sub.add_parser("doctor", help="print the configured profile and check each part is reachable and writable")
     return parser
 
 
@@ -135,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         settings = load_settings()
-        handler = {"demo": cmd_demo, "ingest": cmd_ingest, "sql": cmd_sql}[args.command]
+        handler = {"demo": cmd_demo, "doctor": cmd_doctor, "ingest": cmd_ingest, "sql": cmd_sql}[args.command]
         code = handler(args, settings)
     except ConfigurationError as exc:
         print(f"k2: configuration: {exc}", file=sys.stderr)
@@ -162,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"k2 sql: {str(exc).splitlines()[0]}", file=sys.stderr)
             return EXIT_FAILED
         raise
-    if args.command != "sql" and code != EXIT_INTERRUPTED:
+    if args.command not in ("sql", "doctor") and code != EXIT_INTERRUPTED:
         print(f"done in {time.perf_counter() - started:.1f}s", file=sys.stderr)
     return code
 

@@ -33,7 +33,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("defs",),
     ("definitions",),
     ("console", "instance"),
-    ("demo",),
+    ("demo", "doctor"),
     ("cli",),
 )
 

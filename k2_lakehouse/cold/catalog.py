@@ -42,7 +42,11 @@ def _prepare_local_dirs(uri: str, warehouse: str) -> None:
     if uri.startswith("sqlite:") and (db := _sqlite_file(uri)) is not None:
         db.parent.mkdir(parents=True, exist_ok=True)
     if (root := local_path(warehouse)) is not None:
-        root.mkdir(parents=True, exist_ok=True)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"K2_ICEBERG_WAREHOUSE={warehouse}: cannot create the folder {root}: {exc.strerror}") from None
 
 
 def load_catalog(settings: Settings | None = None) -> SqlCatalog:
