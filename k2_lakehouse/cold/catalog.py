@@ -13,12 +13,23 @@ from pyiceberg.catalog.sql import SqlCatalog
 
 from k2_lakehouse.cold.iceberg_internals import PyArrowFileIO
 from k2_lakehouse.cold.storage import ObjectStore, check_location
-from k2_lakehouse.settings import ConfigurationError, Settings, load_settings
+from k2_lakehouse.settings import ConfigurationError, ServiceUnreachable, Settings, load_settings
 
 CATALOG_NAME = "k2"
 NAMESPACE = "cold"
 
 _SUPPORTED_URI_PREFIXES = ("sqlite:", "postgresql:", "postgresql+psycopg2:")
+
+
+class CatalogUnreachable(ServiceUnreachable):
+    """The catalog's database did not answer; the message names it without its password."""
+
+
+def redacted_uri(uri: str) -> str:
+    """The catalog URI as logs and errors may show it: the password replaced by ***."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(uri).render_as_string(hide_password=True)
 
 
 def _sqlite_file(uri: str) -> Path | None:
@@ -58,4 +69,11 @@ def catalog_at(uri: str, warehouse: str, store: ObjectStore | None = None) -> Sq
         uri = "postgresql+psycopg2:" + uri.removeprefix("postgresql:")
     properties = (store or ObjectStore.from_environment()).fileio_properties()
     _prepare(uri, warehouse, properties)
-    return SqlCatalog(CATALOG_NAME, uri=uri, warehouse=warehouse, **properties)
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        return SqlCatalog(CATALOG_NAME, uri=uri, warehouse=warehouse, **properties)
+    except OperationalError as exc:  # SqlCatalog connects at once, to create its tables
+        cause = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
+        raise CatalogUnreachable(
+            f"cannot reach the Iceberg catalog at {redacted_uri(uri)} (K2_ICEBERG_CATALOG_URI): {cause}") from None

@@ -39,6 +39,7 @@ from pyiceberg.io import (
 )
 
 from k2_lakehouse.cold.iceberg_internals import PyArrowFileIO
+from k2_lakehouse.settings import ConfigurationError, ServiceUnreachable
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
@@ -51,6 +52,10 @@ CLICKHOUSE_S3_COLLECTION = "k2_cold_s3"
 
 class StorageError(RuntimeError):
     """A location cannot be reached the way the caller needs (listed, read, written, or its bucket found)."""
+
+
+class WarehouseUnreachable(StorageError, ServiceUnreachable):
+    """The warehouse's bucket is missing or refuses these credentials; the message names bucket and endpoint."""
 
 
 @dataclass(frozen=True)
@@ -300,7 +305,11 @@ def check_location(io: FileIO, location: str) -> None:
     bucket or refused credentials name the bucket and the endpoint, never a credential.
     """
     if (path := local_path(location)) is not None:
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"K2_ICEBERG_WAREHOUSE={location}: cannot create the folder {path}: {exc.strerror}") from None
         return
     fs, root = _filesystem(io, location)
     bucket = root.split("/", 1)[0]
@@ -308,10 +317,10 @@ def check_location(io: FileIO, location: str) -> None:
     try:
         info = fs.get_file_info(bucket)
     except OSError as exc:
-        raise StorageError(
+        raise WarehouseUnreachable(
             f"cannot reach the bucket {bucket!r} at {endpoint}: {_redacted(str(exc), io)}; check K2_S3_ENDPOINT, "
             "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION") from None
     if info.type == pafs.FileType.NotFound:
-        raise StorageError(
+        raise WarehouseUnreachable(
             f"the bucket {bucket!r} does not exist at {endpoint} (or these credentials may not see it); create it "
             f"before using K2_ICEBERG_WAREHOUSE={location}")

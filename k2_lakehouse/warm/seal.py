@@ -74,7 +74,7 @@ def _sharded(statement: str, shard_key: str) -> list[str]:
 
 # A delete is registered at once and applied in the background, to the parts that exist when it is
 # registered: the rows a replay inserts afterwards are newer and never touched by it. So the replay runs
-# while the delete waits for any merge in progress on those parts (up to ~1 s after a large ingest), and
+# while the delete waits for any merge in progress on those parts (a large ingest leaves some), and
 # the seal waits for its deletes only before it reads the layer back.
 _DELETE_SETTINGS: dict[str, object] = {"lightweight_deletes_sync": 0}
 MUTATION_TIMEOUT_S = 300.0

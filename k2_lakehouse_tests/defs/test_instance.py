@@ -60,6 +60,7 @@ def test_a_failed_offload_run_is_marked_for_the_daemon_to_launch_again(
     from k2_lakehouse.definitions import build_defs
 
     monkeypatch.setenv("K2_CLICKHOUSE_URL", "http://127.0.0.1:9")  # nothing listens: the run fails
+    monkeypatch.setenv("K2_ICEBERG_WAREHOUSE", "s3://k2-lakehouse/warehouse")  # a server's warehouse
     with dg.DagsterInstance.from_config(str(prepared_home)) as instance:
         result = build_defs(load_settings()).resolve_job_def("offload_job").execute_in_process(
             instance=instance, partition_key="2025-11-10-17:00", raise_on_error=False)
