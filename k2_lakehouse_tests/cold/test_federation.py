@@ -15,7 +15,7 @@ from k2_lakehouse.cold.tables import COLD_TABLES
 from k2_lakehouse.hours import HourRange
 from k2_lakehouse.warm.tables import TIMEFRAMES
 from k2_lakehouse_tests.support.cold import offload_all
-from k2_lakehouse_tests.support.object_store import ACCESS_KEY_ID, SECRET_ACCESS_KEY
+from k2_lakehouse_tests.support.object_store import ACCESS_KEY_ID, LOCAL_WAREHOUSE_ONLY, SECRET_ACCESS_KEY
 
 WARM_ONLY = datetime(2025, 11, 10, 17, tzinfo=UTC)  # never offloaded
 BOTH = datetime(2025, 11, 10, 18, tzinfo=UTC)  # offloaded, still in warm
@@ -61,6 +61,8 @@ def test_views_return_every_row_once_at_the_warm_cold_boundary(warm: Client, cat
         assert _view_rows(warm, name) == everything[name], name
 
 
+# Which tier a window is read from is SQL; the boundary test reads S3 through the views.
+@LOCAL_WAREHOUSE_ONLY
 def test_a_daily_candle_comes_from_cold_once_warm_holds_none_of_its_hours(warm: Client, catalog: SqlCatalog,
                                                                           kraken: HourRange) -> None:
     daily = _warm_rows(warm, "gold_ohlcv_1d")
@@ -90,6 +92,8 @@ def test_views_read_the_pinned_snapshot_until_refreshed(warm: Client, catalog: S
 WARM_BOOKKEEPING = {"inserted_at", "keep_priority", "reject_reason"}
 
 
+# The views' columns come from the cold structure, the same SQL on both warehouses.
+@LOCAL_WAREHOUSE_ONLY
 def test_views_have_the_warm_columns_before_and_after_any_offload(warm: Client, catalog: SqlCatalog,
                                                                   kraken: HourRange) -> None:
     def columns(relation: str) -> list[tuple[str, str]]:

@@ -159,6 +159,8 @@ def test_an_offload_racing_warm_writes_restages_then_gives_up_leaving_cold_as_it
     assert len(folders) == 1, "only the first offload's files remain; failed stages are removed"
 
 
+# Whether a file is read with FINAL is decided in warm.
+@LOCAL_WAREHOUSE_ONLY
 def test_unmerged_duplicates_in_warm_are_offloaded_once(warm: Client, catalog: SqlCatalog, kraken: HourRange,
                                                        datasets: Path) -> None:
     """Files are written without FINAL only where no two stored rows share a key; a replay not yet merged leaves
@@ -248,6 +250,8 @@ def test_naive_baseline_writes_the_same_content(warm: Client, catalog: SqlCatalo
         assert matches_warm(warm, catalog, name, kraken).ok, name
 
 
+# Catalog metadata only; every S3 test creates the tables there.
+@LOCAL_WAREHOUSE_ONLY
 def test_ensure_cold_tables_is_idempotent_and_adds_missing_columns(catalog: SqlCatalog) -> None:
     silver = cold_table("silver_trades")
     catalog.drop_table(silver.identifier)
