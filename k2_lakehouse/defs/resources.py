@@ -5,6 +5,9 @@ can carry a password (the ClickHouse URL, the catalog URI) is, when it comes fro
 `dagster.EnvVar`: Dagster stores and shows the variable's name and reads the value when a run starts, so the
 secret never enters a config snapshot, the UI or a log. A default derived from K2_HOME holds no secret and is
 shown as it is.
+
+The warm and cold resources also record the run's process when a run sets them up (`RecordsRunWorker`), so run
+monitoring can tell a run whose process died from one still working (see defs/run_worker.py).
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from typing import TYPE_CHECKING, Any, cast
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from k2_lakehouse.settings import Settings
+from k2_lakehouse.defs.executors import IN_PROCESS, K8S, RUN_EXECUTOR_VARIABLE, run_executor_name
+from k2_lakehouse.defs.run_worker import record_run_worker
+from k2_lakehouse.settings import Settings, load_settings
 from k2_lakehouse.warm.client import session
 
 if TYPE_CHECKING:
@@ -26,7 +31,27 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 
-class WarmStore(dg.ConfigurableResource):  # type: ignore[type-arg]  # subscripting adds a runtime pydantic subclass
+def record_this_run_worker(context: dg.InitResourceContext) -> None:
+    """Tag the run being set up with its process (defs/run_worker.py), unless Kubernetes runs it.
+
+    Which process that is follows from the executor the configuration chooses (defs/executors.py): in process,
+    this one; multiprocess, this step subprocess's parent.
+    """
+    if context.run is None or context.instance is None:  # a resource built outside any run
+        return
+    executor = run_executor_name(load_settings().clickhouse_url, os.environ.get(RUN_EXECUTOR_VARIABLE, ""))
+    if executor != K8S:
+        record_run_worker(context.instance, context.run.run_id, in_step_subprocess=executor != IN_PROCESS)
+
+
+class RecordsRunWorker(dg.ConfigurableResource):  # type: ignore[type-arg]  # subscripting adds a runtime pydantic subclass
+    """A resource every k2 job sets up before its first step: it records the run's process as it is set up."""
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        record_this_run_worker(context)
+
+
+class WarmStore(RecordsRunWorker):
     """ClickHouse, embedded (chdb:///path) or a server (http(s)://user:password@host:port)."""
 
     url: str = Field(description="K2_CLICKHOUSE_URL: chdb:///path runs ClickHouse in the run's process (one process "
@@ -40,7 +65,7 @@ class WarmStore(dg.ConfigurableResource):  # type: ignore[type-arg]  # subscript
             yield client
 
 
-class ColdStore(dg.ConfigurableResource):  # type: ignore[type-arg]  # subscripting adds a runtime pydantic subclass
+class ColdStore(RecordsRunWorker):
     """The Iceberg SQL catalog "k2" and the warehouse its tables are written to."""
 
     catalog_uri: str = Field(description="K2_ICEBERG_CATALOG_URI: the SQL catalog, sqlite:///path/catalog.db or "
