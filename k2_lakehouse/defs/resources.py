@@ -20,9 +20,8 @@ from typing import TYPE_CHECKING, Any, cast
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
-from k2_lakehouse.defs.executors import IN_PROCESS, K8S, RUN_EXECUTOR_VARIABLE, run_executor_name
 from k2_lakehouse.defs.run_worker import record_run_worker
-from k2_lakehouse.settings import Settings, load_settings
+from k2_lakehouse.settings import Settings
 from k2_lakehouse.warm.client import session
 
 if TYPE_CHECKING:
@@ -31,24 +30,12 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 
-def record_this_run_worker(context: dg.InitResourceContext) -> None:
-    """Tag the run being set up with its process (defs/run_worker.py), unless Kubernetes runs it.
-
-    Which process that is follows from the executor the configuration chooses (defs/executors.py): in process,
-    this one; multiprocess, this step subprocess's parent.
-    """
-    if context.run is None or context.instance is None:  # a resource built outside any run
-        return
-    executor = run_executor_name(load_settings().clickhouse_url, os.environ.get(RUN_EXECUTOR_VARIABLE, ""))
-    if executor != K8S:
-        record_run_worker(context.instance, context.run.run_id, in_step_subprocess=executor != IN_PROCESS)
-
-
 class RecordsRunWorker(dg.ConfigurableResource):  # type: ignore[type-arg]  # subscripting adds a runtime pydantic subclass
     """A resource every k2 job sets up before its first step: it records the run's process as it is set up."""
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        record_this_run_worker(context)
+        if context.run is not None and context.instance is not None:  # not a resource built outside any run
+            record_run_worker(context.instance, context.run.run_id)
 
 
 class WarmStore(RecordsRunWorker):

@@ -17,9 +17,10 @@ it again if its job asks (offload_job does). A run recorded on another host is n
 RUNNING, with the reason). A run that recorded nothing is given the instance's start timeout from its start to
 do so (every k2 job sets up the warm or cold resource before its first step), then is FAILED too.
 
-With the multiprocess executor each step is a subprocess of the run's process (Dagster spawns them): the step
-records its parent, the run's process, which outlives the steps. With Kubernetes' executor, K8sRunLauncher checks
-its own pods, and nothing is recorded.
+Which process executes the run is what its executor announced in the event log: the resource's own process (the
+in-process executor, the only one with embedded ClickHouse, and every `execute_in_process`), or, with the
+multiprocess executor, the parent of the step subprocess setting the resource up, which outlives the steps. With
+Kubernetes' executor the step pods record nothing: K8sRunLauncher checks its own pods.
 """
 
 from __future__ import annotations
@@ -121,9 +122,32 @@ def is_alive(worker: RunWorker) -> bool:
     return not worker.started or process_started(worker.pid) == worker.started
 
 
-def record_run_worker(instance: DagsterInstance, run_id: str, in_step_subprocess: bool) -> None:
-    """Tag run `run_id` with the process that runs it: this one, or, in a step subprocess, its parent."""
-    worker = run_worker(os.getppid() if in_step_subprocess else os.getpid())
+def orchestrating_pid(instance: DagsterInstance, run_id: str) -> int | None:
+    """The pid of the process executing run `run_id`'s plan, as the run's executor announced it.
+
+    Dagster's in-process and multiprocess executors each log, from that process and before any step, an engine
+    event with its pid (as does the code server's run process, when it starts); steps' own events name a step.
+    """
+    for record in reversed(instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)):
+        event = record.dagster_event
+        if event is None or event.step_key is not None:
+            continue
+        pid = event.engine_event_data.metadata.get("pid")
+        if pid is not None and str(pid.value).isdigit():
+            return int(str(pid.value))
+    return None
+
+
+def record_run_worker(instance: DagsterInstance, run_id: str) -> None:
+    """Tag run `run_id` with the process that executes it: this one, or, in a step subprocess, its parent.
+
+    Nothing is recorded by a process that is neither (a step pod of Kubernetes' executor: its launcher checks the
+    run's own pod).
+    """
+    pid = orchestrating_pid(instance, run_id) or os.getpid()
+    if pid not in (os.getpid(), os.getppid()):
+        return
+    worker = run_worker(pid)
     run = instance.get_run_by_id(run_id)
     if run is None or RunWorker.from_tags(dict(run.tags)) == worker:
         return

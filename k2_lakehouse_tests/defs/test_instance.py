@@ -1,17 +1,23 @@
-"""The Dagster instance k2 prepares: runs queue one at a time (an embedded store admits one process), and a
-failed offload run is launched again by the daemon."""
+"""The Dagster instance k2 prepares: runs queue one at a time (an embedded store admits one process), a run whose
+process died is failed by run monitoring, and a failed offload run is launched again by the daemon."""
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
-from k2_lakehouse.instance import INSTANCE_CONFIG, ensure_dagster_instance
+from k2_lakehouse.defs.run_worker import HOST_TAG, PID_TAG, STARTED_TAG, K2RunLauncher, process_started, this_host
+from k2_lakehouse.instance import INSTANCE_CONFIG, RUN_MONITORING_POLL_SECONDS, ensure_dagster_instance
 from k2_lakehouse.settings import load_settings
 
+RETRIES_ONLY_CONFIG = (  # what k2 wrote before run monitoring
+    "# Written by k2: embedded ClickHouse admits one process, so runs queue one at a time. Runs tagged\n"
+    "# dagster/max_retries (the offload job's) are launched again by the daemon when they fail.\n"
+    "concurrency:\n  runs:\n    max_concurrent_runs: 1\nrun_retries:\n  enabled: true\ntelemetry:\n  enabled: false\n")
 SESSION_5_CONFIG = ("# Written by k2: embedded ClickHouse admits one process, so runs queue one at a time.\n"
                     "concurrency:\n  runs:\n    max_concurrent_runs: 1\ntelemetry:\n  enabled: false\n")
 
@@ -33,8 +39,19 @@ def test_the_prepared_instance_retries_runs_that_ask_for_it(prepared_home: Path)
         assert instance.run_retries_max_retries == 0, "only runs tagged dagster/max_retries are retried"
 
 
-def test_an_instance_file_k2_wrote_earlier_is_brought_up_to_date(prepared_home: Path, tmp_path: Path) -> None:
-    (prepared_home / "dagster.yaml").write_text(SESSION_5_CONFIG)
+def test_the_prepared_instance_fails_runs_whose_process_died(prepared_home: Path) -> None:
+    with dg.DagsterInstance.from_config(str(prepared_home)) as instance:
+        assert isinstance(instance.run_launcher, K2RunLauncher)
+        assert instance.run_launcher.supports_check_run_worker_health, "run monitoring asks the launcher"
+        assert instance.run_monitoring_enabled
+        assert instance.run_monitoring_poll_interval_seconds == RUN_MONITORING_POLL_SECONDS
+        assert instance.run_monitoring_max_resume_run_attempts == 0, "a dead run is failed, then retried whole"
+
+
+@pytest.mark.parametrize("earlier", [SESSION_5_CONFIG, RETRIES_ONLY_CONFIG], ids=["queue only", "with retries"])
+def test_an_instance_file_k2_wrote_earlier_is_brought_up_to_date(prepared_home: Path, tmp_path: Path,
+                                                                 earlier: str) -> None:
+    (prepared_home / "dagster.yaml").write_text(earlier)
     ensure_dagster_instance(dataclasses.replace(load_settings(), home=tmp_path))
     assert (prepared_home / "dagster.yaml").read_text() == INSTANCE_CONFIG
 
@@ -52,7 +69,9 @@ def test_an_instance_file_k2_wrote_and_an_operator_edited_is_left_alone(
     (prepared_home / "dagster.yaml").write_text(edited)
     ensure_dagster_instance(dataclasses.replace(load_settings(), home=tmp_path))
     assert (prepared_home / "dagster.yaml").read_text() == edited
-    assert "does not enable run_retries" in capsys.readouterr().err
+    warnings = capsys.readouterr().err
+    assert "does not enable run_retries" in warnings
+    assert "does not enable run_monitoring" in warnings
 
 
 def test_a_failed_offload_run_is_marked_for_the_daemon_to_launch_again(
@@ -69,3 +88,16 @@ def test_a_failed_offload_run_is_marked_for_the_daemon_to_launch_again(
         assert run.tags["dagster/will_retry"] == "true"
         assert run.tags["dagster/max_retries"] == "2"
         assert run.tags["dagster/retry_strategy"] == "ALL_STEPS", "a retry seals again before it offloads"
+
+
+def test_a_run_records_the_process_that_runs_it(prepared_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from k2_lakehouse.definitions import build_defs
+
+    monkeypatch.setenv("K2_CLICKHOUSE_URL", "http://127.0.0.1:9")  # the resources are set up before the run fails
+    with dg.DagsterInstance.from_config(str(prepared_home)) as instance:
+        result = build_defs(load_settings()).resolve_job_def("offload_job").execute_in_process(
+            instance=instance, partition_key="2025-11-10-17:00", raise_on_error=False)
+        run = instance.get_run_by_id(result.run_id)
+        assert run is not None
+        assert (run.tags[HOST_TAG], run.tags[PID_TAG]) == (this_host(), str(os.getpid()))
+        assert run.tags[STARTED_TAG] == process_started(os.getpid())
