@@ -46,6 +46,15 @@ INSTANCE_CONFIG = (
     "telemetry:\n  enabled: false\n"
 )
 
+# With K2_DAGSTER_POSTGRES_URL set, the instance keeps its runs, event logs, schedules and sensors in PostgreSQL. The
+# file names the variable, which each Dagster process reads from its environment: the URL (a password, maybe) is
+# never written.
+POSTGRES_URL_VARIABLE = "K2_DAGSTER_POSTGRES_URL"
+POSTGRES_STORAGE = (
+    f"# Runs, event logs, schedules and sensors in PostgreSQL, at {POSTGRES_URL_VARIABLE} (read from the environment).\n"
+    f"storage:\n  postgres:\n    postgres_url:\n      env: {POSTGRES_URL_VARIABLE}\n"
+)
+
 # What earlier versions of k2 wrote. Such a file, unedited, is replaced by INSTANCE_CONFIG.
 EARLIER_INSTANCE_CONFIGS = (
     f"{INSTANCE_HEADER}: embedded ClickHouse admits one process, so runs queue one at a time. Runs tagged\n"
@@ -65,24 +74,34 @@ def ensure_dagster_instance(settings: Settings) -> Path:
     return home
 
 
+def instance_config(settings: Settings) -> str:
+    """The dagster.yaml k2 writes for `settings`: INSTANCE_CONFIG, with PostgreSQL storage if K2_DAGSTER_POSTGRES_URL
+    is set."""
+    return INSTANCE_CONFIG + (POSTGRES_STORAGE if settings.dagster_postgres_url else "")
+
+
 def write_instance_config(settings: Settings) -> tuple[Path, str]:
     """DAGSTER_HOME (also set in this process's environment) and what became of its dagster.yaml.
 
-    A dagster.yaml exactly as an earlier k2 wrote it is brought up to date. Any other (an operator's, or k2's
-    with an operator's edits: their storage, say) is left alone; if it does not enable run retries or run
-    monitoring, a warning says what will not happen.
+    A dagster.yaml exactly as k2 wrote it (an earlier k2, or this one for other settings: K2_DAGSTER_POSTGRES_URL
+    set since, or unset) is brought up to date. Any other (an operator's, or k2's with an operator's edits: their
+    storage, say) is left alone; if it does not enable run retries or run monitoring, a warning says what will
+    not happen.
     """
     home = dagster_home(settings)
     home.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(home)
     config = home / "dagster.yaml"
     current = config.read_text() if config.exists() else None
-    if current == INSTANCE_CONFIG:
-        return home, f"{config}: k2's current configuration, unchanged"
-    if current is None or current in EARLIER_INSTANCE_CONFIGS:
-        config.write_text(INSTANCE_CONFIG)
-        done = "written" if current is None else "brought up to date (an earlier k2 wrote it)"
-        return home, f"{config}: {done}: runs queue one at a time, failed offloads are retried, dead runs are failed"
+    wanted = instance_config(settings)
+    storage = f"storage in PostgreSQL ({POSTGRES_URL_VARIABLE})" if settings.dagster_postgres_url else "storage in SQLite files"
+    if current == wanted:
+        return home, f"{config}: k2's current configuration, unchanged ({storage})"
+    if current is None or current in (*EARLIER_INSTANCE_CONFIGS, INSTANCE_CONFIG, INSTANCE_CONFIG + POSTGRES_STORAGE):
+        config.write_text(wanted)
+        done = "written" if current is None else "brought up to date (k2 wrote it, for other settings or earlier)"
+        return home, (f"{config}: {done}: runs queue one at a time, failed offloads are retried, dead runs are "
+                      f"failed, {storage}")
     for section, consequence in (("run_retries", "a failed offload_job run will not be launched again"),
                                  ("run_monitoring", "a run whose process died will stay STARTED and block the queue")):
         if section not in current:

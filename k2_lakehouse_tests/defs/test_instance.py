@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
 
 from k2_lakehouse.defs.run_worker import HOST_TAG, PID_TAG, STARTED_TAG, K2RunLauncher, process_started, this_host
 from k2_lakehouse.instance import INSTANCE_CONFIG, RUN_MONITORING_POLL_SECONDS, ensure_dagster_instance
@@ -25,6 +26,7 @@ SESSION_5_CONFIG = ("# Written by k2: embedded ClickHouse admits one process, so
 @pytest.fixture
 def prepared_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster"))
+    monkeypatch.delenv("K2_DAGSTER_POSTGRES_URL", raising=False)  # the instance's storage: SQLite files in the home
     return ensure_dagster_instance(dataclasses.replace(load_settings(), home=tmp_path))
 
 
@@ -101,3 +103,12 @@ def test_a_run_records_the_process_that_runs_it(prepared_home: Path, monkeypatch
         assert run is not None
         assert (run.tags[HOST_TAG], run.tags[PID_TAG]) == (this_host(), str(os.getpid()))
         assert run.tags[STARTED_TAG] == process_started(os.getpid())
+
+
+def test_with_a_postgres_url_the_instance_file_stores_in_postgresql_naming_the_variable_never_the_url(
+        prepared_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("K2_DAGSTER_POSTGRES_URL", "postgresql+psycopg2://k2:s3cret@db.example:5432/dagster")
+    ensure_dagster_instance(dataclasses.replace(load_settings(), home=tmp_path))  # k2's own file: brought up to date
+    text = (prepared_home / "dagster.yaml").read_text()
+    assert yaml.safe_load(text)["storage"] == {"postgres": {"postgres_url": {"env": "K2_DAGSTER_POSTGRES_URL"}}}
+    assert "s3cret" not in text and "db.example" not in text
