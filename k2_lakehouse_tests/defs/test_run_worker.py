@@ -67,3 +67,22 @@ def test_a_run_recorded_on_another_host_is_not_judged_from_here() -> None:
 
 def test_a_run_that_has_not_recorded_its_process_yet_is_given_time() -> None:
     assert health({}) == WorkerStatus.RUNNING
+
+
+@dg.op
+def nothing() -> None:
+    """A step that sets up no k2 resource, so its run records no process."""
+
+
+@dg.job
+def records_nothing() -> None:
+    nothing()
+
+
+def test_a_run_that_never_recorded_its_process_is_failed_once_the_start_timeout_passed() -> None:
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = records_nothing.execute_in_process(instance=instance)
+        run = instance.get_run_by_id(result.run_id)
+        assert run is not None
+        assert check_health(instance, run, grace_seconds=0).status == WorkerStatus.FAILED
+        assert check_health(instance, run, grace_seconds=3600).status == WorkerStatus.RUNNING

@@ -9,6 +9,7 @@ killed with SIGKILL: nothing is patched.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -119,10 +120,37 @@ def test_an_offload_run_killed_with_everything_that_knew_it_is_failed_and_retrie
             wait_for(lambda: failed(home, run_id), DAEMON_START_ALLOWANCE_S + RUN_MONITORING_POLL_SECONDS,
                      "run monitoring to fail the killed run")
             detected = time.monotonic() - restarted
-            retry = wait_for(lambda: retry_of(home, run_id), 60, "the retry of the failed run")
-            wait_for(lambda: run_of(home, retry.run_id).is_finished, RUN_S, "the retry to finish")
+            retry = finished_retry(home, run_id)
     print(f"killed run failed {detected:.1f} s after the daemon was started again")
-    assert run_of(home, retry.run_id).status == dg.DagsterRunStatus.SUCCESS, f"the retry failed; see {home.log}"
+    assert_retried_whole_and_offloaded(home, retry)
+
+
+def test_an_offload_run_whose_process_alone_was_killed_is_failed_within_one_poll_and_retried_whole(
+        home: Home) -> None:
+    """The OOM killer's case: the run's process alone is SIGKILLed; the daemon and the code server live on."""
+    run_id = str(uuid.uuid4())
+    with home.log.open("a") as log, daemon(home.folder, home.env, home.workspace, log):
+        launch(home.folder, home.env, home.workspace, "offload_job", run_id, {**offload_job.run_tags, **HOUR.tags()})
+        pid = wait_for(lambda: recorded_pid(home, run_id), RUN_S, "the offload run to start and record its process")
+        os.kill(pid, signal.SIGKILL)
+        killed = time.monotonic()
+        wait_for(lambda: failed(home, run_id), RUN_MONITORING_POLL_SECONDS + PASS_S,
+                 "the killed run to be failed within one poll")
+        detected = time.monotonic() - killed
+        retry = finished_retry(home, run_id)
+    print(f"killed run failed {detected:.1f} s after the kill")
+    assert_retried_whole_and_offloaded(home, retry)
+
+
+def finished_retry(home: Home, run_id: str) -> dg.DagsterRun:
+    """The retry the daemon launched of failed run `run_id`, once finished (call while the daemon runs)."""
+    retry = wait_for(lambda: retry_of(home, run_id), 60, "the retry of the failed run")
+    wait_for(lambda: run_of(home, retry.run_id).is_finished, RUN_S, "the retry to finish")
+    return run_of(home, retry.run_id)
+
+
+def assert_retried_whole_and_offloaded(home: Home, retry: dg.DagsterRun) -> None:
+    assert retry.status == dg.DagsterRunStatus.SUCCESS, f"the retry failed; see {home.log}"
     assert retry.tags.get("dagster/retry_strategy") == "ALL_STEPS", "the retry seals again before it offloads"
     cold, warm = cold_rows_of_the_hour(home)
     assert warm > 0
