@@ -19,8 +19,9 @@ do so (every k2 job sets up the warm or cold resource before its first step), th
 
 Which process executes the run is what its executor announced in the event log: the resource's own process (the
 in-process executor, the only one with embedded ClickHouse, and every `execute_in_process`), or, with the
-multiprocess executor, the parent of the step subprocess setting the resource up, which outlives the steps. With
-Kubernetes' executor the step pods record nothing: K8sRunLauncher checks its own pods.
+multiprocess executor, the parent of the step subprocess setting the resource up, which outlives the steps. A step
+pod of Kubernetes' executor is neither, so it records nothing (and K8sRunLauncher, which checks its own pods, does
+not read these tags).
 """
 
 from __future__ import annotations
@@ -141,8 +142,7 @@ def orchestrating_pid(instance: DagsterInstance, run_id: str) -> int | None:
 def record_run_worker(instance: DagsterInstance, run_id: str) -> None:
     """Tag run `run_id` with the process that executes it: this one, or, in a step subprocess, its parent.
 
-    Nothing is recorded by a process that is neither (a step pod of Kubernetes' executor: its launcher checks the
-    run's own pod).
+    Nothing is recorded by a process that is neither (a step pod of Kubernetes' executor).
     """
     pid = orchestrating_pid(instance, run_id) or os.getpid()
     if pid not in (os.getpid(), os.getppid()):
