@@ -36,6 +36,7 @@ class Settings:
     landing_dir: Path | None
     busy_timeout_s: float
     spark_master: str = "local[*]"
+    dagster_postgres_url: str = ""  # K2_DAGSTER_POSTGRES_URL: the Dagster instance's storage; unset, SQLite files
 
 
 def _env(name: str, default: str) -> str:
@@ -76,6 +77,7 @@ def load_settings() -> Settings:
         landing_dir=Path(landing).resolve() if landing else None,
         busy_timeout_s=busy_timeout_s,
         spark_master=_env("K2_SPARK_MASTER", "local[*]"),
+        dagster_postgres_url=_env("K2_DAGSTER_POSTGRES_URL", ""),
     )
 
 
