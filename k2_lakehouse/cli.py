@@ -1,7 +1,10 @@
-"""`k2 demo | ingest | sql | doctor`: the platform from a terminal.
+"""`k2 init | demo | ingest | sql | doctor`: the platform from a terminal.
 
 Only the commands live here: what they print is console.py's, the Dagster instance instance.py's, the demo
 demo.py's. Nothing imports this module, so a command may import anything.
+
+Every command but `k2 doctor` first prepares the home (instance.prepare_home: the Dagster instance, the cold
+tables, the warm schema); `k2 init` does only that and prints what it did.
 
 Errors a user can fix end in one line naming the object and the cause, never a traceback: a bad configuration, a
 store another process holds, a server that cannot be reached, Ctrl-C. `k2 ingest` goes on past a file it cannot
@@ -19,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from k2_lakehouse.console import format_table, print_ingest_summary, progress
-from k2_lakehouse.instance import ensure_dagster_instance
+from k2_lakehouse.instance import prepare_home
 from k2_lakehouse.settings import ConfigurationError, ServiceUnreachable, Settings, load_settings
 from k2_lakehouse.warm.client import WarmStoreBusy, unreachable
 from k2_lakehouse.warm.schema import open_store
@@ -104,10 +107,16 @@ def _ingest_files(client: Client, paths: Sequence[Path], args: argparse.Namespac
     return EXIT_FAILED if any(s.error for s in summaries) else 0
 
 
+def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
+    """The home is prepared before any command runs (see main): say what that did."""
+    for line in args.prepared:
+        print(line)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from k2_lakehouse.demo import run_demo
 
-    ensure_dagster_instance(settings)
     return run_demo(settings, hours=args.hours, trades_per_hour=args.trades_per_hour)
 
 
@@ -126,6 +135,8 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="k2", description="k2_lakehouse: crypto trades, warm and cold.")
     sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("init", help="prepare K2_HOME: the Dagster instance (dagster.yaml), the cold tables, the warm "
+                                "schema (every command does this first)")
     demo = sub.add_parser("demo", help="simulate, ingest, seal and offload a few hours end to end")
     demo.add_argument("--hours", type=int, default=3)
     demo.add_argument("--trades-per-hour", type=int, default=2000)
@@ -148,7 +159,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         settings = load_settings()
-        handler = {"demo": cmd_demo, "doctor": cmd_doctor, "ingest": cmd_ingest, "sql": cmd_sql}[args.command]
+        handler = {"init": cmd_init, "demo": cmd_demo, "doctor": cmd_doctor, "ingest": cmd_ingest,
+                   "sql": cmd_sql}[args.command]
+        # The doctor diagnoses the home as it is: preparing it first would fail on what it is meant to report.
+        args.prepared = [] if args.command == "doctor" else prepare_home(settings, force=args.command == "init")
         code = handler(args, settings)
     except ConfigurationError as exc:
         print(f"k2: configuration: {exc}", file=sys.stderr)
@@ -175,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"k2 sql: {str(exc).splitlines()[0]}", file=sys.stderr)
             return EXIT_FAILED
         raise
-    if args.command not in ("sql", "doctor") and code != EXIT_INTERRUPTED:
+    if args.command not in ("sql", "init", "doctor") and code != EXIT_INTERRUPTED:
         print(f"done in {time.perf_counter() - started:.1f}s", file=sys.stderr)
     return code
 

@@ -143,7 +143,7 @@ def check_dagster(settings: Settings) -> Check:
         return None
 
     return _tried("Dagster instance", configured,
-                  "run `python -m k2_lakehouse.instance` (make ui does) to write k2's dagster.yaml, or fix the "
+                  "run `k2 init` (make ui does the same) to write k2's dagster.yaml, or fix the "
                   "storage it names", probe)
 
 

@@ -37,6 +37,7 @@ class Settings:
     busy_timeout_s: float
     spark_master: str = "local[*]"
     s3_endpoint: str | None = None  # K2_S3_ENDPOINT: an S3-compatible store (MinIO); None means AWS
+    dagster_postgres_url: str = ""  # K2_DAGSTER_POSTGRES_URL: the Dagster instance's storage; unset, SQLite files
 
 
 def _env(name: str, default: str) -> str:
@@ -81,6 +82,7 @@ def load_settings() -> Settings:
         busy_timeout_s=busy_timeout_s,
         spark_master=_env("K2_SPARK_MASTER", "local[*]"),
         s3_endpoint=s3_endpoint,
+        dagster_postgres_url=_env("K2_DAGSTER_POSTGRES_URL", ""),
     )
 
 

@@ -83,7 +83,7 @@ def test_an_unprepared_dagster_home_is_reported_with_how_to_prepare_it(env: dict
     code, status, output = doctor(env)
     assert code == 1
     assert status["Dagster instance"].startswith("FAILED: ") and "dagster.yaml does not exist" in status["Dagster instance"]
-    assert "fix the Dagster instance: run `python -m k2_lakehouse.instance`" in output
+    assert "fix the Dagster instance: run `k2 init`" in output
 
 
 def test_scrub_keeps_the_first_line_and_removes_every_secret() -> None:
