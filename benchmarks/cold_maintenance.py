@@ -172,7 +172,8 @@ def build_offloaded_partition(home: Path, files: int, rows_per_file: int) -> tup
     client.command(SILVER_DAY_SQL, parameters={"day": day, "rows": rows}, settings=SEAL)
     cold = cold_table(SILVER)
     table = catalog.load_table(cold.identifier)
-    folder = data_dir(table) / STAGING_PREFIX / "benchmark"
+    folder = local_path(f"{data_dir(table)}/{STAGING_PREFIX}/benchmark")  # the benchmark's warehouse is local
+    assert folder is not None
     folder.mkdir(parents=True)
     span = dt.timedelta(days=1) / files
     for n in range(files):

@@ -36,6 +36,7 @@ class Settings:
     landing_dir: Path | None
     busy_timeout_s: float
     spark_master: str = "local[*]"
+    s3_endpoint: str | None = None  # K2_S3_ENDPOINT: an S3-compatible store (MinIO); None means AWS
     dagster_postgres_url: str = ""  # K2_DAGSTER_POSTGRES_URL: the Dagster instance's storage; unset, SQLite files
 
 
@@ -66,6 +67,9 @@ def load_settings() -> Settings:
     except ValueError:
         raise ConfigurationError(f"K2_BUSY_TIMEOUT_S={busy!r} is not a number of seconds") from None
     landing = os.environ.get("K2_LANDING_DIR", "").strip()
+    s3_endpoint = _env("K2_S3_ENDPOINT", "") or None
+    if s3_endpoint is not None and not s3_endpoint.startswith(("http://", "https://")):
+        raise ConfigurationError(f"K2_S3_ENDPOINT must be an http:// or https:// URL, got {s3_endpoint!r}")
     warehouse = _env("K2_ICEBERG_WAREHOUSE", f"file://{home / 'iceberg' / 'warehouse'}")
     require_reachable_warehouse(url, warehouse)
     return Settings(
@@ -77,6 +81,7 @@ def load_settings() -> Settings:
         landing_dir=Path(landing).resolve() if landing else None,
         busy_timeout_s=busy_timeout_s,
         spark_master=_env("K2_SPARK_MASTER", "local[*]"),
+        s3_endpoint=s3_endpoint,
         dagster_postgres_url=_env("K2_DAGSTER_POSTGRES_URL", ""),
     )
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from pyiceberg.catalog.sql import SqlCatalog
 
-from k2_lakehouse.cold.storage import local_path
+from k2_lakehouse.cold.iceberg_internals import PyArrowFileIO
+from k2_lakehouse.cold.storage import ObjectStore, check_location
 from k2_lakehouse.settings import ConfigurationError, ServiceUnreachable, Settings, load_settings
 
 CATALOG_NAME = "k2"
@@ -37,29 +38,27 @@ def _sqlite_file(uri: str) -> Path | None:
     return None if path in ("", ":memory:") or path == uri else Path(path)
 
 
-def _prepare_local_dirs(uri: str, warehouse: str) -> None:
-    # SQLite and the local warehouse need their folders to exist; PostgreSQL and s3:// do not.
+def _prepare(uri: str, warehouse: str, properties: dict[str, str]) -> None:
+    # SQLite needs its folder; a local warehouse is created, an object store's bucket must exist.
     if uri.startswith("sqlite:") and (db := _sqlite_file(uri)) is not None:
         db.parent.mkdir(parents=True, exist_ok=True)
-    if (root := local_path(warehouse)) is not None:
-        try:
-            root.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigurationError(
-                f"K2_ICEBERG_WAREHOUSE={warehouse}: cannot create the folder {root}: {exc.strerror}") from None
+    check_location(PyArrowFileIO(properties), warehouse)
 
 
 def load_catalog(settings: Settings | None = None) -> SqlCatalog:
     """The "k2" SqlCatalog at K2_ICEBERG_CATALOG_URI, writing under K2_ICEBERG_WAREHOUSE."""
     settings = settings or load_settings()
-    return catalog_at(settings.iceberg_catalog_uri, settings.iceberg_warehouse)
+    return catalog_at(settings.iceberg_catalog_uri, settings.iceberg_warehouse,
+                      ObjectStore.from_environment(settings.s3_endpoint))
 
 
-def catalog_at(uri: str, warehouse: str) -> SqlCatalog:
-    """The "k2" SqlCatalog at `uri`, writing under `warehouse`.
+def catalog_at(uri: str, warehouse: str, store: ObjectStore | None = None) -> SqlCatalog:
+    """The "k2" SqlCatalog at `uri`, writing under `warehouse` (a file:// folder or s3://bucket/prefix).
 
     Works with sqlite:///path/catalog.db and postgresql+psycopg2://user@host/db (psycopg2 comes with
-    pyiceberg's sql-postgres extra).
+    pyiceberg's sql-postgres extra). `store` says how to reach object storage (default: the environment's
+    AWS_* variables, AWS's endpoint); its properties become the tables' FileIO properties, which is how
+    pyiceberg, the listing and ClickHouse all reach the same files.
     """
     if not uri.startswith(_SUPPORTED_URI_PREFIXES):
         raise ConfigurationError(
@@ -68,11 +67,12 @@ def catalog_at(uri: str, warehouse: str) -> SqlCatalog:
     if uri.startswith("postgresql:"):
         # SQLAlchemy's default PostgreSQL driver is psycopg2 too; say so, so the URI names what is used.
         uri = "postgresql+psycopg2:" + uri.removeprefix("postgresql:")
-    _prepare_local_dirs(uri, warehouse)
+    properties = (store or ObjectStore.from_environment()).fileio_properties()
+    _prepare(uri, warehouse, properties)
     from sqlalchemy.exc import OperationalError
 
     try:
-        return SqlCatalog(CATALOG_NAME, uri=uri, warehouse=warehouse)
+        return SqlCatalog(CATALOG_NAME, uri=uri, warehouse=warehouse, **properties)
     except OperationalError as exc:  # SqlCatalog connects at once, to create its tables
         cause = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
         raise CatalogUnreachable(

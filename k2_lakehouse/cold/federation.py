@@ -10,37 +10,21 @@ present in the warm gold table comes from warm, otherwise from cold. For windows
 is the hour rule; a daily window is read from warm while warm holds any of its hours, so warm gold must
 be dropped by whole days (its partitions are months) for a daily candle to stay complete.
 
-The cold side is pinned to the metadata file the catalog points at and to its current snapshot
-(iceberg_snapshot_id), so a view never reads a metadata file the catalog has not adopted and does not
-move when cold changes: call `refresh_federated_views` after every offload commit.
+The cold side is pinned to the data files of the snapshot the catalog points at (`verify.pinned_snapshot`),
+so a view never reads a metadata file the catalog has not adopted, nor an orphan file, and does not move
+when cold changes: call `refresh_federated_views` after every offload commit. The view's text holds paths
+or URLs only; ClickHouse reads S3 with the credentials of a named collection, so `SHOW CREATE` shows no
+secret.
 """
 
 from __future__ import annotations
 
-import re
-
 from clickhouse_connect.driver.client import Client
 from pyiceberg.catalog import Catalog
 
+from k2_lakehouse.cold.storage import prepare_clickhouse, query_size
 from k2_lakehouse.cold.tables import COLD_TABLES, ColdTable
 from k2_lakehouse.cold.verify import PinnedSnapshot, pinned_snapshot
-
-# A view definition is stored text: ClickHouse cannot bind a parameter into DDL (a {name:Type} in a
-# CREATE VIEW makes a parameterized view that every reader would have to supply). So the values we
-# embed, the table folder and its metadata file, are checked against a strict pattern (no quote,
-# backslash, space, glob character or '..' can pass) before they are quoted; the snapshot id is an int;
-# identifiers come from COLD_TABLES.
-_SAFE_ABSOLUTE = re.compile(r"/[A-Za-z0-9._+/-]+")
-_SAFE_RELATIVE = re.compile(r"[A-Za-z0-9._+-][A-Za-z0-9._+/-]*")
-
-
-def quote_path(path: str, relative: bool = False) -> str:
-    """`path` as a ClickHouse string literal, refusing anything but a plain path."""
-    pattern = _SAFE_RELATIVE if relative else _SAFE_ABSOLUTE
-    if not pattern.fullmatch(path) or ".." in path.split("/"):
-        raise ValueError(
-            f"refusing to embed {path!r} in a view: the warehouse path may hold only letters, digits and ._+-/")
-    return f"'{path}'"
 
 
 def view_name(cold: ColdTable) -> str:
@@ -67,12 +51,9 @@ def view_sql(cold: ColdTable, pinned: PinnedSnapshot | None) -> str:
     warm = f"SELECT {_columns(cold)} FROM {cold.warm_source}"
     if pinned is None:
         return f"CREATE OR REPLACE VIEW {view_name(cold)} AS {warm}"
-    # The metadata file is named, not found: the newest file on disk may be a killed commit's.
-    # The snapshot setting sits in a subquery: on a whole UNION ALL, ClickHouse does not apply it to the
-    # table function.
-    source = (f"(SELECT * FROM icebergLocal({quote_path(pinned.root)}, SETTINGS iceberg_metadata_file_path = "
-              f"{quote_path(pinned.metadata, relative=True)}) SETTINGS iceberg_snapshot_id = {int(pinned.snapshot_id)})")
-    cold_rows = f"SELECT {_columns(cold)} FROM {source} WHERE {_hour_key(cold)} NOT IN ({_warm_hours(cold)})"
+    # The snapshot's files are named, not found: the newest metadata file on disk may be a killed commit's,
+    # and a file of the table's folder may be an orphan. The SQL names no secret (`storage.clickhouse_reader`).
+    cold_rows = f"SELECT {_columns(cold)} FROM {pinned.source} WHERE {_hour_key(cold)} NOT IN ({_warm_hours(cold)})"
     return f"CREATE OR REPLACE VIEW {view_name(cold)} AS {warm} UNION ALL {cold_rows}"
 
 
@@ -80,7 +61,10 @@ def refresh_federated_views(client: Client, catalog: Catalog) -> dict[str, int |
     """(Re)create every k2.<table>_all view on the current snapshots; returns view -> pinned snapshot id."""
     pinned: dict[str, int | None] = {}
     for cold in COLD_TABLES.values():
-        current = pinned_snapshot(catalog.load_table(cold.identifier))
-        client.command(view_sql(cold, current))
+        table = catalog.load_table(cold.identifier)
+        prepare_clickhouse(client, table.io, table.location())
+        current = pinned_snapshot(table)
+        sql = view_sql(cold, current)
+        client.command(sql, settings=query_size(sql))
         pinned[view_name(cold)] = current.snapshot_id if current else None
     return pinned

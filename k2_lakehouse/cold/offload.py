@@ -3,9 +3,10 @@
 How an offload runs (`offload_hours`):
 
 1. Stage. ClickHouse reads the warm rows of the range, cast to the cold schema, and writes the Parquet
-   files itself (`INSERT INTO FUNCTION file(...)`) into a staging folder with a unique name under the
-   table's data location. Rows stream from ClickHouse to disk and never pass through Python, so memory
-   stays bounded however big the hour. Each file holds one partition value (trades: one hour and one
+   files itself (`INSERT INTO FUNCTION file(...)`, or `s3(...)` on object storage:
+   `storage.clickhouse_writer`) into a staging folder with a unique name under the table's data location.
+   Rows stream from ClickHouse to storage and never pass through Python, so memory stays bounded however
+   big the hour. Each file holds one partition value (trades: one hour and one
    exchange; gold: one day and one exchange), because Iceberg infers a file's partition from its column
    bounds. The warm checksum (`content.table_checksum`'s, grouped by file) is taken just before; each file's
    row count (from its footer, or with verify_staging the files' full checksum) is compared with it, and
@@ -34,23 +35,31 @@ different hours therefore both land; offloads of the same hour end with exactly 
 from __future__ import annotations
 
 import logging
-import shutil
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
-import pyarrow.parquet as pq
 from clickhouse_connect.driver.client import Client
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import CommitFailedException, ValidationException
+from pyiceberg.io import FileIO
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
 
 from k2_lakehouse.cold.commit_retry import retry_on_conflict
 from k2_lakehouse.cold.iceberg_internals import StrictMetricsEvaluator, parquet_file_to_data_file
-from k2_lakehouse.cold.storage import file_uri, local_path
+from k2_lakehouse.cold.storage import (
+    check_plain,
+    clickhouse_reader,
+    clickhouse_writer,
+    delete_files,
+    exists,
+    join,
+    parquet_rows,
+    prepare_clickhouse,
+    query_size,
+)
 from k2_lakehouse.cold.tables import FILE_SPANS, ColdTable, cold_table
 from k2_lakehouse.hours import HourRange
 from k2_lakehouse.warm.tables import checksum_sql
@@ -104,18 +113,11 @@ def snapshot_properties(hours: HourRange, run_id: str, rows: int, checksum: int)
     }
 
 
-def data_dir(table: Table) -> Path:
-    """The table's local data folder. The fast path needs a local warehouse: ClickHouse writes there."""
+def data_dir(table: Table) -> str:
+    """The table's data location (a folder or an object-store prefix), where ClickHouse writes the stage."""
     location = table.properties.get("write.data.path", f"{table.location()}/data")
-    path = local_path(location)
-    if path is None:
-        raise NotImplementedError(
-            f"fast offload writes with ClickHouse's file() and needs a local warehouse, not {location}; "
-            "point K2_ICEBERG_WAREHOUSE at a file:// folder")
-    if any(ch in str(path) for ch in "*?{}[]'\\"):
-        # ClickHouse's file() would read these as glob patterns.
-        raise ValueError(f"the table data folder {path} contains glob characters; choose a plainer warehouse path")
-    return path
+    check_plain(table.io, location)  # ClickHouse reads file lists as glob patterns
+    return location
 
 
 def _require_whole_hours(hours: HourRange) -> None:
@@ -169,41 +171,37 @@ def _warm_files(client: Client, cold: ColdTable, hours: HourRange) -> list[_Warm
             for (start, exchange), (rows, checksum) in sorted(merged.items())]
 
 
-def _write_files(client: Client, cold: ColdTable, hours: HourRange, warm_files: list[_WarmFile],
-                 folder: Path) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=False)
+def _write_files(client: Client, io: FileIO, cold: ColdTable, hours: HourRange, warm_files: list[_WarmFile],
+                 folder: str) -> list[str]:
     paths = []
     for n, warm_file in enumerate(warm_files):
-        path = folder / f"part-{n:05d}.parquet"
+        path = join(folder, f"part-{n:05d}.parquet")
+        target, target_parameters = clickhouse_writer(io, path)
         client.command(
-            f"INSERT INTO FUNCTION file({{path:String}}, 'Parquet') {cold.select(warm_file.final)} AND {cold.file_predicate}",
+            f"INSERT INTO FUNCTION {target} {cold.select(warm_file.final)} AND {cold.file_predicate}",
             settings=PARQUET_SETTINGS, parameters={
-                **hours.parameters, "path": str(path), "file_start": warm_file.start,
+                **hours.parameters, **target_parameters, "file_start": warm_file.start,
                 "file_end": warm_file.start + FILE_SPANS[cold.file_span], "exchange": warm_file.exchange})
         paths.append(path)
     return paths
 
 
-def files_checksum(client: Client, cold: ColdTable, files: list[Path]) -> tuple[int, int]:
+def files_checksum(client: Client, io: FileIO, cold: ColdTable, files: list[str]) -> tuple[int, int]:
     """(rows, checksum) of Parquet files, with the warm table's checksum expression."""
     if not files:
         return 0, 0
-    folder = files[0].parent
-    if any(f.parent != folder for f in files):
-        raise ValueError("files_checksum reads one folder")
-    rows, checksum = client.query(
-        f"SELECT count(), {checksum_sql(cold.warm)} FROM file({{glob:String}}, 'Parquet', {{structure:String}})",
-        parameters={"glob": f"{folder}/*.parquet", "structure": cold.cold_structure}).result_rows[0]
+    query = f"SELECT count(), {checksum_sql(cold.warm)} FROM {clickhouse_reader(io, files, cold.cold_structure)}"
+    rows, checksum = client.query(query, settings=query_size(query)).result_rows[0]
     return int(rows), int(checksum)
 
 
-def staged_rows(files: list[Path]) -> int:
+def staged_rows(io: FileIO, files: list[str]) -> int:
     """Rows in Parquet files, from their footers: no data is read."""
-    return sum(pq.read_metadata(f).num_rows for f in files)
+    return sum(parquet_rows(io, f) for f in files)
 
 
 def stage(client: Client, table: Table, cold: ColdTable, hours: HourRange, run_id: str,
-          verify_staging: bool = False) -> tuple[list[Path], int, int]:
+          verify_staging: bool = False) -> tuple[list[str], int, int]:
     """Write the range's warm rows as Parquet; returns (files, warm rows, warm checksum).
 
     The warm checksum is taken just before the write, per file. If warm changed in between (a file's
@@ -211,37 +209,39 @@ def stage(client: Client, table: Table, cold: ColdTable, hours: HourRange, run_i
     redone: a seal or a late insert raced the offload. `verify_staging` reads every file back in ClickHouse,
     which the routine offload skips: matches_warm after the offload is then the content check.
     """
-    base = data_dir(table) / STAGING_PREFIX
+    io = table.io
     for attempt in range(1, MAX_STAGE_ATTEMPTS + 1):
         warm_files = _warm_files(client, cold, hours)
         rows, checksum = sum(f.rows for f in warm_files), sum(f.checksum for f in warm_files) % 2**64
-        folder = base / f"{run_id}-{uuid.uuid4().hex[:12]}"
-        files = _write_files(client, cold, hours, warm_files, folder)
-        if (all(f.exists() and staged_rows([f]) == w.rows for f, w in zip(files, warm_files, strict=True))
-                and (not verify_staging or files_checksum(client, cold, files) == (rows, checksum))):
+        folder = staging_folder(table, run_id)
+        files = _write_files(client, io, cold, hours, warm_files, folder)
+        if (all(exists(io, f) and staged_rows(io, [f]) == w.rows for f, w in zip(files, warm_files, strict=True))
+                and (not verify_staging or files_checksum(client, io, cold, files) == (rows, checksum))):
             return files, rows, checksum
         log.warning("warm %s changed while staged (attempt %s); staging again", cold.name, attempt)
-        shutil.rmtree(folder, ignore_errors=True)
+        delete_files(io, files)
     raise OffloadSourceChanged(
         f"the warm rows of {cold.name} {hours.start:%Y-%m-%d %H:%M}..{hours.end:%H:%M} changed during each of "
         f"{MAX_STAGE_ATTEMPTS} staging attempts; seal the hours (no concurrent writes) and offload again")
 
 
-def _rewrite_without_range(client: Client, cold: ColdTable, hours: HourRange, data_file: DataFile,
-                           folder: Path) -> Path | None:
+def staging_folder(table: Table, run_id: str) -> str:
+    """A new, unique staging folder of the table, for one run's files."""
+    return join(data_dir(table), STAGING_PREFIX, f"{run_id}-{uuid.uuid4().hex[:12]}")
+
+
+def _rewrite_without_range(client: Client, io: FileIO, cold: ColdTable, hours: HourRange, data_file: DataFile,
+                           folder: str) -> str | None:
     """A copy of `data_file` without the range's rows (None when nothing else is left)."""
-    source = local_path(data_file.file_path)
-    if source is None:
-        raise NotImplementedError(f"cannot rewrite a non-local data file: {data_file.file_path}")
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"rewrite-{uuid.uuid4().hex}.parquet"
+    target = join(folder, f"rewrite-{uuid.uuid4().hex}.parquet")
+    writer, target_parameters = clickhouse_writer(io, target)
     client.command(
-        "INSERT INTO FUNCTION file({target:String}, 'Parquet') "
-        f"SELECT * FROM file({{source:String}}, 'Parquet', {{structure:String}}) WHERE NOT ({cold.range_predicate})",
-        parameters={**hours.parameters, "target": str(target), "source": str(source), "structure": cold.cold_structure},
-        settings=PARQUET_SETTINGS)
-    if pq.read_metadata(target).num_rows == 0:
-        target.unlink()
+        f"INSERT INTO FUNCTION {writer} "
+        f"SELECT * FROM {clickhouse_reader(io, [data_file.file_path], cold.cold_structure)} "
+        f"WHERE NOT ({cold.range_predicate})",
+        parameters={**hours.parameters, **target_parameters}, settings=PARQUET_SETTINGS)
+    if parquet_rows(io, target) == 0:
+        delete_files(io, [target])
         return None
     return target
 
@@ -249,10 +249,10 @@ def _rewrite_without_range(client: Client, cold: ColdTable, hours: HourRange, da
 @dataclass
 class _Plan:
     removed: list[DataFile]
-    rewritten: list[Path]
+    rewritten: list[str]
 
 
-def plan_replacement(client: Client, table: Table, cold: ColdTable, hours: HourRange, folder: Path) -> _Plan:
+def plan_replacement(client: Client, table: Table, cold: ColdTable, hours: HourRange, folder: str) -> _Plan:
     """The current files holding rows of the range: dropped whole, or rewritten when they hold others too."""
     plan = _Plan([], [])
     if table.current_snapshot() is None:
@@ -264,14 +264,14 @@ def plan_replacement(client: Client, table: Table, cold: ColdTable, hours: HourR
             raise NotImplementedError(f"{cold.name} has row-level delete files; offload only writes copy-on-write")
         plan.removed.append(task.file)
         if not only_range.eval(task.file):
-            kept = _rewrite_without_range(client, cold, hours, task.file, folder)
+            kept = _rewrite_without_range(client, table.io, cold, hours, task.file, folder)
             if kept is not None:
                 plan.rewritten.append(kept)
     return plan
 
 
-def _commit_once(client: Client, catalog: Catalog, cold: ColdTable, hours: HourRange, staged: list[Path],
-                 folder: Path, properties: dict[str, str]) -> tuple[int | None, int, int]:
+def _commit_once(client: Client, catalog: Catalog, cold: ColdTable, hours: HourRange, staged: list[str],
+                 folder: str, properties: dict[str, str]) -> tuple[int | None, int, int]:
     """One attempt: plan against the current head, commit. Returns (snapshot_id, added, removed)."""
     table = catalog.load_table(cold.identifier)
     plan = plan_replacement(client, table, cold, hours, folder)
@@ -286,14 +286,14 @@ def _commit_once(client: Client, catalog: Catalog, cold: ColdTable, hours: HourR
         for data_file in plan.removed:
             overwrite.delete_data_file(data_file)
         for path in added:
-            overwrite.append_data_file(parquet_file_to_data_file(table.io, txn.table_metadata, file_uri(path)))
+            overwrite.append_data_file(parquet_file_to_data_file(table.io, txn.table_metadata, path))
     committed = txn.commit_transaction()
     snapshot = committed.current_snapshot()
     return (snapshot.snapshot_id if snapshot else None), len(added), len(plan.removed)
 
 
-def commit_replacement(client: Client, catalog: Catalog, cold: ColdTable, hours: HourRange, staged: list[Path],
-                       folder: Path, properties: dict[str, str]) -> tuple[int | None, int, int, int]:
+def commit_replacement(client: Client, catalog: Catalog, cold: ColdTable, hours: HourRange, staged: list[str],
+                       folder: str, properties: dict[str, str]) -> tuple[int | None, int, int, int]:
     """Commit, re-planning after a conflict (`commit_retry`); returns (snapshot_id, added, removed, attempts).
 
     pyiceberg's transaction already re-applies a commit that lost a race to a change outside the range;
@@ -320,8 +320,9 @@ def offload_hours(client: Client, catalog: Catalog, cold_table_name: str, hours:
     _require_whole_hours(hours)
     run_id = run_id or uuid.uuid4().hex
     table = catalog.load_table(cold.identifier)
+    prepare_clickhouse(client, table.io, table.location())
     files, rows, checksum = stage(client, table, cold, hours, run_id, verify_staging)
-    folder = files[0].parent if files else data_dir(table) / STAGING_PREFIX / f"{run_id}-{uuid.uuid4().hex[:12]}"
+    folder = files[0].rsplit("/", 1)[0] if files else staging_folder(table, run_id)
     snapshot_id, added, removed, attempts = commit_replacement(
         client, catalog, cold, hours, files, folder, snapshot_properties(hours, run_id, rows, checksum))
     return OffloadResult(cold.name, hours, run_id, rows, checksum, added, removed, snapshot_id, attempts,

@@ -1,8 +1,9 @@
 """Does cold hold exactly what warm holds? Checked in ClickHouse, with the warm side's own checksum.
 
-The cold side is read with icebergLocal() pinned to the metadata file the catalog points at and to
-its current snapshot (iceberg_snapshot_id), never "the latest metadata file": a killed commit can
-leave a newer metadata file that the catalog never adopted. Both sides use the same checksum expression
+The cold side is read as the exact list of data files of the snapshot the catalog points at (planned by
+pyiceberg from that metadata file), never "the latest metadata file": a killed commit can leave a newer
+metadata file that the catalog never adopted. ClickHouse reads that list itself (`storage.clickhouse_reader`:
+file() or s3()), wherever the warehouse is and whatever the working directory. Both sides use the same checksum expression
 (warm.tables.checksum_sql) and the same hour or window predicate, so equal numbers mean equal rows.
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -19,7 +19,7 @@ from clickhouse_connect.driver.exceptions import DatabaseError
 from pyiceberg.catalog import Catalog
 from pyiceberg.table import Table
 
-from k2_lakehouse.cold.storage import local_path
+from k2_lakehouse.cold.storage import clickhouse_reader, prepare_clickhouse, query_size
 from k2_lakehouse.cold.tables import cold_table
 from k2_lakehouse.hours import HourRange
 from k2_lakehouse.warm.content import table_checksum
@@ -38,25 +38,19 @@ class VerifyResult:
     cold_checksum: int
 
 
-def table_root(table: Table) -> str:
-    """The table's local folder, which icebergLocal() reads (it holds metadata/)."""
-    root = local_path(table.location())
-    if root is None:
-        raise NotImplementedError(f"ClickHouse reads the cold tier with icebergLocal(): {table.location()} is not local")
-    return str(root)
-
-
-PINNED_ICEBERG = "icebergLocal({root:String}, SETTINGS iceberg_metadata_file_path = {metadata:String})"
-"""The FROM of every cold read: the metadata file the catalog points at, not the newest one on disk."""
+PINNED_COLD = "<pinned cold snapshot>"
+"""Where a `query_pinned` SELECT names its FROM: replaced by the pinned snapshot's exact data files."""
 
 
 @dataclass(frozen=True)
 class PinnedSnapshot:
-    """What the catalog says is current: the table folder, its metadata file (relative) and snapshot."""
+    """What the catalog says is current: its metadata file, snapshot, that snapshot's data files, and the SQL
+    (a table function over exactly those files) ClickHouse reads them with."""
 
-    root: str
     metadata: str
     snapshot_id: int
+    files: tuple[str, ...]
+    source: str
 
 
 def pinned_snapshot(table: Table) -> PinnedSnapshot | None:
@@ -64,37 +58,39 @@ def pinned_snapshot(table: Table) -> PinnedSnapshot | None:
 
     Reading "the latest metadata file" is wrong: a commit killed after writing its metadata file but
     before the catalog's swap leaves a newer file that was never committed (and a later real commit
-    may reuse its version number). So ClickHouse is told the exact file, and the snapshot id too.
+    may reuse its version number). So the data files are those pyiceberg plans for the snapshot of the
+    metadata file the catalog points at, and ClickHouse is given that exact list.
     """
     snapshot = table.current_snapshot()
     if snapshot is None:
         return None
-    root = table_root(table)
-    metadata = local_path(table.metadata_location)
-    if metadata is None or not metadata.is_relative_to(root):
-        raise NotImplementedError(f"metadata file {table.metadata_location} is not inside the table folder {root}")
-    return PinnedSnapshot(root, str(metadata.relative_to(root)), snapshot.snapshot_id)
+    cold = cold_table(table.name()[-1])
+    files = []
+    for task in table.scan(snapshot_id=snapshot.snapshot_id).plan_files():
+        if task.delete_files:
+            raise NotImplementedError(f"{cold.name} has row-level delete files; the cold tier is copy-on-write")
+        files.append(task.file.file_path)
+    return PinnedSnapshot(table.metadata_location, snapshot.snapshot_id, tuple(files),
+                          clickhouse_reader(table.io, files, cold.cold_structure))
 
 
 class ColdNotReadable(RuntimeError):
-    """ClickHouse refused to read the cold table's folder."""
+    """ClickHouse refused to read the cold table's files."""
 
 
 def query_pinned(client: Client, pinned: PinnedSnapshot, select: str, parameters: dict[str, object]) -> Sequence[Sequence[Any]]:
-    """Run `select`, whose FROM is PINNED_ICEBERG, on exactly the pinned snapshot."""
+    """Run `select`, whose FROM is PINNED_COLD, on exactly the pinned snapshot's files."""
+    query = select.replace(PINNED_COLD, pinned.source)
     try:
-        return client.query(select, parameters={**parameters, "root": pinned.root, "metadata": pinned.metadata},
-                            settings={"iceberg_snapshot_id": pinned.snapshot_id}).result_rows
+        return client.query(query, parameters=parameters, settings=query_size(query)).result_rows
     except DatabaseError as exc:
         if "PATH_ACCESS_DENIED" not in str(exc):
             raise
-        # Embedded ClickHouse (clickhouse-local) lets icebergLocal() read only below the process's
-        # working directory, checked at query time; a ClickHouse server only below its user_files_path.
+        # Embedded ClickHouse reads local files anywhere; a ClickHouse server only below its user_files_path.
         raise ColdNotReadable(
-            f"ClickHouse may not read {pinned.root}: with embedded ClickHouse the Iceberg warehouse must be "
-            f"inside the working directory ({Path.cwd()}); keep K2_HOME under it (the default ./.k2 is) or run "
-            "from a parent folder. A ClickHouse server needs the warehouse inside its user_files_path."
-        ) from exc
+            f"ClickHouse may not read the cold files of snapshot {pinned.snapshot_id} ({pinned.metadata}): a "
+            "ClickHouse server reads local files only below its user_files_path; give it an object-store "
+            "warehouse (K2_ICEBERG_WAREHOUSE=s3://...)") from None
 
 
 def cold_checksum(client: Client, table: Table, cold_name: str, hours: HourRange) -> tuple[int, int]:
@@ -103,9 +99,10 @@ def cold_checksum(client: Client, table: Table, cold_name: str, hours: HourRange
     pinned = pinned_snapshot(table)
     if pinned is None:
         return 0, 0
+    prepare_clickhouse(client, table.io, table.location())
     rows, checksum = query_pinned(
         client, pinned,
-        f"SELECT count(), {checksum_sql(cold.warm)} FROM {PINNED_ICEBERG} WHERE {cold.range_predicate}",
+        f"SELECT count(), {checksum_sql(cold.warm)} FROM {PINNED_COLD} WHERE {cold.range_predicate}",
         hours.parameters)[0]
     return int(rows), int(checksum)
 

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from pyiceberg.catalog.sql import SqlCatalog
     from pyspark.sql import SparkSession
 
+    from k2_lakehouse.cold.storage import ObjectStore
+
 
 class RecordsRunWorker(dg.ConfigurableResource):  # type: ignore[type-arg]  # subscripting adds a runtime pydantic subclass
     """A resource every k2 job sets up before its first step: it records the run's process as it is set up."""
@@ -58,12 +60,28 @@ class ColdStore(RecordsRunWorker):
     catalog_uri: str = Field(description="K2_ICEBERG_CATALOG_URI: the SQL catalog, sqlite:///path/catalog.db or "
                                          "postgresql+psycopg2://user:password@host/db.")
     warehouse: str = Field(description="K2_ICEBERG_WAREHOUSE: where Iceberg data and metadata files are written "
-                                       "(file:///path, or an object store).")
+                                       "(file:///path, or s3://bucket/prefix on S3 or an S3-compatible store).")
+    s3_endpoint: str | None = Field(default=None, description="K2_S3_ENDPOINT: the S3-compatible store's URL "
+                                                              "(MinIO: http://host:9000); unset means AWS.")
+    aws_region: str | None = Field(default=None, description="AWS_REGION of the bucket.")
+    aws_access_key_id: str | None = Field(default=None, description="AWS_ACCESS_KEY_ID for the warehouse bucket; "
+                                                                    "unset: the environment's credentials chain.")
+    aws_secret_access_key: str | None = Field(default=None, description="AWS_SECRET_ACCESS_KEY, read from the "
+                                                                        "environment when a run starts.")
+    aws_session_token: str | None = Field(default=None, description="AWS_SESSION_TOKEN, for temporary credentials.")
+
+    def object_store(self) -> ObjectStore:
+        from k2_lakehouse.cold.storage import ObjectStore
+
+        return ObjectStore(endpoint=self.s3_endpoint or None, region=self.aws_region or None,
+                           access_key_id=self.aws_access_key_id or None,
+                           secret_access_key=self.aws_secret_access_key or None,
+                           session_token=self.aws_session_token or None)
 
     def catalog(self) -> SqlCatalog:
         from k2_lakehouse.cold.catalog import catalog_at
 
-        return catalog_at(self.catalog_uri, self.warehouse)
+        return catalog_at(self.catalog_uri, self.warehouse, self.object_store())
 
 
 class Spark(dg.ConfigurableResource):  # type: ignore[type-arg]  # subscripting adds a runtime pydantic subclass
@@ -92,6 +110,11 @@ def from_environment(name: str, value: str) -> str:
     return dg.EnvVar(name) if os.environ.get(name, "").strip() else value
 
 
+def optional_from_environment(name: str) -> str | None:
+    """dagster.EnvVar(name) when the environment sets it, else None (the variable is optional)."""
+    return dg.EnvVar(name) if os.environ.get(name, "").strip() else None
+
+
 def spark_config(settings: Settings) -> dict[str, str]:
     """local[*] here; K2_SPARK_MASTER points at a cluster in production."""
     return {
@@ -108,7 +131,12 @@ def resources(settings: Settings) -> dict[str, dg.ConfigurableResource[object]]:
         "warm": WarmStore(url=from_environment("K2_CLICKHOUSE_URL", settings.clickhouse_url),
                           busy_timeout_s=settings.busy_timeout_s),
         "cold_store": ColdStore(catalog_uri=from_environment("K2_ICEBERG_CATALOG_URI", settings.iceberg_catalog_uri),
-                                warehouse=settings.iceberg_warehouse),
+                                warehouse=settings.iceberg_warehouse,
+                                s3_endpoint=optional_from_environment("K2_S3_ENDPOINT"),
+                                aws_region=optional_from_environment("AWS_REGION"),
+                                aws_access_key_id=optional_from_environment("AWS_ACCESS_KEY_ID"),
+                                aws_secret_access_key=optional_from_environment("AWS_SECRET_ACCESS_KEY"),
+                                aws_session_token=optional_from_environment("AWS_SESSION_TOKEN")),
         # Lazy: pyspark is imported and Spark started only when the Spark compaction engine is chosen.
         "spark": Spark(spark_config=spark_config(settings)),
     }

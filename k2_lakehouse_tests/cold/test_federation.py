@@ -8,12 +8,14 @@ import pytest
 from clickhouse_connect.driver.client import Client
 from pyiceberg.catalog.sql import SqlCatalog
 
-from k2_lakehouse.cold.federation import quote_path, refresh_federated_views, view_name
+from k2_lakehouse.cold.federation import refresh_federated_views, view_name
 from k2_lakehouse.cold.offload import offload_hours
+from k2_lakehouse.cold.storage import CLICKHOUSE_S3_COLLECTION, quote_path
 from k2_lakehouse.cold.tables import COLD_TABLES
 from k2_lakehouse.hours import HourRange
 from k2_lakehouse.warm.tables import TIMEFRAMES
 from k2_lakehouse_tests.support.cold import offload_all
+from k2_lakehouse_tests.support.object_store import ACCESS_KEY_ID, LOCAL_WAREHOUSE_ONLY, SECRET_ACCESS_KEY
 
 WARM_ONLY = datetime(2025, 11, 10, 17, tzinfo=UTC)  # never offloaded
 BOTH = datetime(2025, 11, 10, 18, tzinfo=UTC)  # offloaded, still in warm
@@ -59,6 +61,8 @@ def test_views_return_every_row_once_at_the_warm_cold_boundary(warm: Client, cat
         assert _view_rows(warm, name) == everything[name], name
 
 
+# Which tier a window is read from is SQL; the boundary test reads S3 through the views.
+@LOCAL_WAREHOUSE_ONLY
 def test_a_daily_candle_comes_from_cold_once_warm_holds_none_of_its_hours(warm: Client, catalog: SqlCatalog,
                                                                           kraken: HourRange) -> None:
     daily = _warm_rows(warm, "gold_ohlcv_1d")
@@ -88,6 +92,8 @@ def test_views_read_the_pinned_snapshot_until_refreshed(warm: Client, catalog: S
 WARM_BOOKKEEPING = {"inserted_at", "keep_priority", "reject_reason"}
 
 
+# The views' columns come from the cold structure, the same SQL on both warehouses.
+@LOCAL_WAREHOUSE_ONLY
 def test_views_have_the_warm_columns_before_and_after_any_offload(warm: Client, catalog: SqlCatalog,
                                                                   kraken: HourRange) -> None:
     def columns(relation: str) -> list[tuple[str, str]]:
@@ -117,3 +123,20 @@ def test_unsafe_paths_are_refused_in_view_ddl(path: str) -> None:
 
 def test_a_plain_absolute_path_is_quoted() -> None:
     assert quote_path("/tmp/pytest-of-root/pytest-1/x_y.z+1/warehouse") == "'/tmp/pytest-of-root/pytest-1/x_y.z+1/warehouse'"
+
+
+@pytest.mark.parametrize("warehouse", ["s3"], indirect=True)
+def test_views_over_object_storage_read_cold_and_name_no_credential(
+        warm: Client, catalog: SqlCatalog, kraken: HourRange) -> None:
+    offload_all(warm, catalog, kraken)
+    refresh_federated_views(warm, catalog)
+    count = f"SELECT count() FROM {view_name(COLD_TABLES['silver_trades'])}"
+    in_warm = warm.command(count)
+    warm.command("TRUNCATE TABLE k2.silver_trades")  # the hours are now read from cold, on S3
+
+    assert warm.command(count) == in_warm > 0
+    definitions = " ".join(str(warm.command(f"SHOW CREATE TABLE {view_name(cold)}")) for cold in COLD_TABLES.values())
+    assert "s3(" in definitions
+    assert SECRET_ACCESS_KEY not in definitions and ACCESS_KEY_ID not in definitions
+    shown = warm.query(f"SELECT collection FROM system.named_collections WHERE name = '{CLICKHOUSE_S3_COLLECTION}'")
+    assert SECRET_ACCESS_KEY not in str(shown.result_rows)

@@ -23,8 +23,9 @@ from k2_lakehouse.cold.offload import (
     data_dir,
     offload_hours,
 )
+from k2_lakehouse.cold.storage import join, list_files
 from k2_lakehouse.cold.tables import COLD_TABLES, ColdTable, cold_table, ensure_cold_tables
-from k2_lakehouse.cold.verify import PINNED_ICEBERG, matches_warm, pinned_snapshot, query_pinned
+from k2_lakehouse.cold.verify import PINNED_COLD, matches_warm, pinned_snapshot, query_pinned
 from k2_lakehouse.hours import HourRange
 from k2_lakehouse.ingest.load import ingest_file
 from k2_lakehouse_tests.support.cold import (
@@ -41,6 +42,7 @@ from k2_lakehouse_tests.support.cold import (
     offload_hours_naive,
     seal_all,
 )
+from k2_lakehouse_tests.support.object_store import LOCAL_WAREHOUSE_ONLY
 from k2_lakehouse_tests.support.racing import commit_together, run_in_threads
 
 
@@ -91,6 +93,8 @@ def test_staged_files_carry_the_right_partition_so_readers_can_prune(warm: Clien
         assert scan.to_arrow().num_rows == count
 
 
+# Which windows a re-offload rewrites is decided in SQL; replacing on S3 is covered by the compacted-day test.
+@LOCAL_WAREHOUSE_ONLY
 def test_re_offloading_one_hour_keeps_the_other_hours_and_windows(warm: Client, catalog: SqlCatalog,
                                                                   kraken: HourRange) -> None:
     offload_all(warm, catalog, kraken)
@@ -149,10 +153,14 @@ def test_an_offload_racing_warm_writes_restages_then_gives_up_leaving_cold_as_it
         offload_hours(warm, catalog, "silver_trades", kraken)
     assert len(calls) == MAX_STAGE_ATTEMPTS
     assert cold_rows(warm, catalog, "silver_trades", ORDER_BY["silver_trades"]) == before
-    staging = data_dir(catalog.load_table(("cold", "silver_trades"))) / STAGING_PREFIX
-    assert len(list(staging.iterdir())) == 1, "only the first offload's files remain; failed stages are removed"
+    table = catalog.load_table(("cold", "silver_trades"))
+    staging = join(data_dir(table), STAGING_PREFIX)
+    folders = {f.path.removeprefix(staging).split("/")[1] for f in list_files(table.io, staging)}
+    assert len(folders) == 1, "only the first offload's files remain; failed stages are removed"
 
 
+# Whether a file is read with FINAL is decided in warm.
+@LOCAL_WAREHOUSE_ONLY
 def test_unmerged_duplicates_in_warm_are_offloaded_once(warm: Client, catalog: SqlCatalog, kraken: HourRange,
                                                        datasets: Path) -> None:
     """Files are written without FINAL only where no two stored rows share a key; a replay not yet merged leaves
@@ -176,12 +184,16 @@ def test_unmerged_duplicates_in_warm_are_offloaded_once(warm: Client, catalog: S
             warm.command(f"SYSTEM START MERGES k2.{table}")
 
 
+# Refused before any file is written.
+@LOCAL_WAREHOUSE_ONLY
 def test_a_range_that_is_not_whole_hours_is_refused(warm: Client, catalog: SqlCatalog) -> None:
     with pytest.raises(ValueError, match="whole hours"):
         offload_hours(warm, catalog, "raw_trades", HourRange(datetime(2025, 11, 10, 17, 30, tzinfo=UTC),
                                                              datetime(2025, 11, 10, 18, tzinfo=UTC)))
 
 
+# Which windows a late trade reaches is decided in SQL; on S3 the crash tests offload a late trade.
+@LOCAL_WAREHOUSE_ONLY
 def test_a_late_trade_updates_bronze_silver_and_every_gold_window_in_cold(warm: Client, catalog: SqlCatalog,
                                                                           kraken: HourRange) -> None:
     offload_all(warm, catalog, kraken)
@@ -227,6 +239,8 @@ def test_concurrent_offloads_of_the_same_hour_leave_exactly_one_copy(warm: Clien
     assert verdict.ok and verdict.cold_rows > 0, verdict
 
 
+# The benchmark's baseline, measured on the local warehouse.
+@LOCAL_WAREHOUSE_ONLY
 def test_naive_baseline_writes_the_same_content(warm: Client, catalog: SqlCatalog, kraken: HourRange) -> None:
     for name in ("raw_trades", "silver_trades", "gold_ohlcv_1d"):
         offload_hours(warm, catalog, name, kraken)
@@ -236,6 +250,8 @@ def test_naive_baseline_writes_the_same_content(warm: Client, catalog: SqlCatalo
         assert matches_warm(warm, catalog, name, kraken).ok, name
 
 
+# Catalog metadata only; every S3 test creates the tables there.
+@LOCAL_WAREHOUSE_ONLY
 def test_ensure_cold_tables_is_idempotent_and_adds_missing_columns(catalog: SqlCatalog) -> None:
     silver = cold_table("silver_trades")
     catalog.drop_table(silver.identifier)
@@ -253,11 +269,13 @@ def _cold_candles(warm: Client, catalog: SqlCatalog, exchange: str, symbol: str)
     rows = query_pinned(
         warm, pinned_snapshot(table),
         "SELECT toUnixTimestamp(window_start), open, high, low, close, volume, trade_count, vwap "
-        f"FROM {PINNED_ICEBERG} WHERE exchange = {{e:String}} AND symbol = {{s:String}}",
+        f"FROM {PINNED_COLD} WHERE exchange = {{e:String}} AND symbol = {{s:String}}",
         {"e": exchange, "s": symbol})
     return {row[0]: row[1:] for row in rows}
 
 
+# Candle values are computed in warm; every table reaching S3 is test_every_table_offloads_in_one_commit_and_matches_warm.
+@LOCAL_WAREHOUSE_ONLY
 def test_real_samples_reach_cold_with_1m_candles_equal_to_the_exchanges(warm: Client, catalog: SqlCatalog,
                                                                         datasets: Path) -> None:
     for path, hours in ((KRAKEN_TRADES, KRAKEN_HOURS), (BINANCE_TRADES, BINANCE_HOURS)):

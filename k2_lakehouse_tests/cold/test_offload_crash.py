@@ -19,8 +19,9 @@ from clickhouse_connect.driver.client import Client
 from pyiceberg.catalog.sql import SqlCatalog
 
 from k2_lakehouse.cold.offload import offload_hours
+from k2_lakehouse.cold.storage import exists, list_files, path_key
 from k2_lakehouse.cold.tables import cold_table
-from k2_lakehouse.cold.verify import PINNED_ICEBERG, cold_checksum, matches_warm, pinned_snapshot, query_pinned
+from k2_lakehouse.cold.verify import PINNED_COLD, cold_checksum, matches_warm, pinned_snapshot, query_pinned
 from k2_lakehouse.hours import HourRange
 from k2_lakehouse.settings import Settings
 from k2_lakehouse.warm.client import close_all, connect
@@ -88,22 +89,23 @@ def _offload_killed_at(point: str, name: str, hours: HourRange, warm_url: str, s
 def _metadata_versions(catalog: SqlCatalog, name: str) -> tuple[int, int]:
     """(version the catalog points at, newest version on disk)."""
     table = catalog.load_table(("cold", name))
-    folder = Path(table.metadata_location.removeprefix("file://")).parent
-    newest = max(int(p.name.split("-")[0]) for p in folder.glob("*.metadata.json"))
-    return int(Path(table.metadata_location).name.split("-")[0]), newest
+    folder = table.metadata_location.rsplit("/", 1)[0]
+    newest = max(int(f.path.rsplit("/", 1)[1].split("-")[0])
+                 for f in list_files(table.io, folder) if f.path.endswith(".metadata.json"))
+    return int(table.metadata_location.rsplit("/", 1)[1].split("-")[0]), newest
 
 
-@pytest.mark.parametrize(("name", "point"), [
-    ("silver_trades", "after_data_files"),
-    ("silver_trades", "before_commit"),
-    ("silver_trades", "during_commit"),
-    ("silver_trades", "after_commit"),
-    ("gold_ohlcv_1d", "during_commit"),
-    ("raw_trades", "after_commit"),
-])
+# Every kill point on both warehouses; the other tables' layouts (a daily file, hourly partitions) locally only,
+# since where a file goes is the same code on both.
+@pytest.mark.parametrize(("warehouse", "name", "point"), [
+    *((warehouse, "silver_trades", point) for warehouse in ("local", "s3")
+      for point in ("after_data_files", "before_commit", "during_commit", "after_commit")),
+    ("local", "gold_ohlcv_1d", "during_commit"),
+    ("local", "raw_trades", "after_commit"),
+], indirect=["warehouse"])
 def test_a_killed_offload_leaves_old_or_new_content_and_a_rerun_is_exact(
         name: str, point: str, warm: Client, catalog: SqlCatalog, kraken: HourRange, warm_url: str,
-        cold_settings: Settings, tmp_path: Path) -> None:
+        cold_settings: Settings, elsewhere: Path) -> None:
     cold = cold_table(name)
     offload_hours(warm, catalog, name, kraken)
     old = cold_checksum(warm, catalog.load_table(cold.identifier), name, kraken)
@@ -112,7 +114,7 @@ def test_a_killed_offload_leaves_old_or_new_content_and_a_rerun_is_exact(
     new = table_checksum(warm, cold.warm, kraken)
     assert new != old
 
-    _offload_killed_at(point, name, kraken, warm_url, cold_settings, tmp_path)
+    _offload_killed_at(point, name, kraken, warm_url, cold_settings, elsewhere)
     warm = connect(warm_url)
     left = cold_checksum(warm, catalog.load_table(cold.identifier), name, kraken)
     assert left == (new if point == "after_commit" else old)
@@ -126,29 +128,27 @@ def test_a_killed_offload_leaves_old_or_new_content_and_a_rerun_is_exact(
     key = "exchange, symbol, window_start" if cold.timeframe else (
         "source_name, source_position, source_element" if name == "raw_trades" else "exchange, trade_id")
     [(rows, distinct)] = query_pinned(warm, pinned_snapshot(table),
-                                      f"SELECT count(), uniqExact({key}) FROM {PINNED_ICEBERG}", {})
+                                      f"SELECT count(), uniqExact({key}) FROM {PINNED_COLD}", {})
     assert rows == distinct == new[0], "no duplicates"
 
 
 @pytest.mark.parametrize("point", ["after_data_files", "during_commit"])
 def test_orphan_cleanup_removes_a_killed_offloads_files_and_nothing_else(
         point: str, warm: Client, catalog: SqlCatalog, kraken: HourRange, warm_url: str, cold_settings: Settings,
-        tmp_path: Path) -> None:
+        elsewhere: Path) -> None:
     from datetime import timedelta
 
     from k2_lakehouse.cold.retention import referenced_files, remove_orphan_files
 
     offload_hours(warm, catalog, "silver_trades", kraken)
     table = catalog.load_table(("cold", "silver_trades"))
-    folder = Path(table.location().removeprefix("file://"))
-    before = {p for p in folder.rglob("*") if p.is_file()}
-    _offload_killed_at(point, "silver_trades", kraken, warm_url, cold_settings, tmp_path)
-    debris = {p for p in folder.rglob("*") if p.is_file()} - before
+    before = {f.path for f in list_files(table.io, table.location())}
+    _offload_killed_at(point, "silver_trades", kraken, warm_url, cold_settings, elsewhere)
+    debris = {f.path for f in list_files(table.io, table.location())} - before
     assert debris, "the killed offload left files behind"
     table = catalog.load_table(("cold", "silver_trades"))
     result = remove_orphan_files(table, older_than=timedelta(0))
-    removed = {Path(p.removeprefix("file://")) for p in result.orphans}
-    assert removed == debris
-    assert all(p.exists() for p in before)
+    assert {path_key(table.io, p) for p in result.orphans} == {path_key(table.io, p) for p in debris}
+    assert all(exists(table.io, p) for p in before)
     assert referenced_files(table)  # the live snapshot's files are all still there to read
     assert matches_warm(connect(warm_url), catalog, "silver_trades", kraken).ok

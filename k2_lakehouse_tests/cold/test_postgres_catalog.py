@@ -18,6 +18,7 @@ from k2_lakehouse.cold.verify import matches_warm
 from k2_lakehouse.hours import HourRange
 from k2_lakehouse.settings import Settings
 from k2_lakehouse_tests.support.cold import offload_all
+from k2_lakehouse_tests.support.object_store import LOCAL_WAREHOUSE_ONLY
 from k2_lakehouse_tests.support.postgres import fresh_database
 from k2_lakehouse_tests.support.racing import commit_together, run_in_threads
 
@@ -45,6 +46,7 @@ def _catalog_rows(catalog: SqlCatalog) -> dict[str, str]:
     return {name: location for name, location in rows}
 
 
+@LOCAL_WAREHOUSE_ONLY  # the catalog's database is under test, not the warehouse
 def test_the_cold_tables_are_rows_of_the_postgresql_catalog_and_ensuring_them_again_changes_nothing(
         pg_catalog: SqlCatalog) -> None:
     before = _catalog_rows(pg_catalog)
@@ -64,6 +66,7 @@ def test_an_offload_commits_to_the_postgresql_catalog_and_matches_warm(warm: Cli
         assert after[name] == pg_catalog.load_table(("cold", name)).metadata_location
 
 
+@LOCAL_WAREHOUSE_ONLY  # the catalog's database is under test, not the warehouse
 def test_two_offloads_of_one_hour_racing_on_postgresql_leave_exactly_one_copy(
         warm: Client, pg_catalog: SqlCatalog, kraken: HourRange, monkeypatch: pytest.MonkeyPatch) -> None:
     hour = _hour(datetime(2025, 11, 10, 19, tzinfo=UTC))
@@ -75,6 +78,7 @@ def test_two_offloads_of_one_hour_racing_on_postgresql_leave_exactly_one_copy(
     assert verdict.ok and verdict.cold_rows > 0, verdict
 
 
+@LOCAL_WAREHOUSE_ONLY  # the catalog's database is under test, not the warehouse
 def test_two_offloads_of_different_hours_racing_on_postgresql_both_land(
         warm: Client, pg_catalog: SqlCatalog, kraken: HourRange, monkeypatch: pytest.MonkeyPatch) -> None:
     first, second = _hour(datetime(2025, 11, 10, 17, tzinfo=UTC)), _hour(datetime(2025, 11, 10, 18, tzinfo=UTC))
@@ -86,6 +90,7 @@ def test_two_offloads_of_different_hours_racing_on_postgresql_both_land(
     assert matches_warm(warm, pg_catalog, "silver_trades", second).ok
 
 
+@LOCAL_WAREHOUSE_ONLY  # the catalog's database is under test, not the warehouse
 def test_an_unreachable_postgresql_catalog_is_named_without_its_password(cold_settings: Settings) -> None:
     settings = dataclasses.replace(
         cold_settings, iceberg_catalog_uri="postgresql+psycopg2://k2:s3cret-pw@127.0.0.1:1/k2?connect_timeout=2")

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import time
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -18,10 +16,18 @@ from k2_lakehouse.cold.compaction import InProcessEngine, compact_partition
 from k2_lakehouse.cold.iceberg_internals import dataframe_to_data_files
 from k2_lakehouse.cold.retention import expire_snapshots, remove_orphan_files
 from k2_lakehouse_tests.support.cold import content_checksum
-from k2_lakehouse_tests.support.silver_table import DAY, SORT_COLUMNS, TableMaker, TradeMaker, files_under
+from k2_lakehouse_tests.support.silver_table import (
+    DAY,
+    SORT_COLUMNS,
+    TableMaker,
+    TradeMaker,
+    file_exists,
+    files_under,
+    plain,
+)
 
 FAR_FUTURE = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
-FIVE_DAYS_AGO = time.time() - 5 * 86_400
+MTIME_RESOLUTION_S = 1.1  # S3 lists LastModified to the second
 
 
 def hour_filter(hour: int) -> And:
@@ -64,7 +70,7 @@ def history(make_silver: TableMaker, make_trades: TradeMaker) -> History:
 
 
 def live_data_files(table: Table, snapshot_id: int) -> set[str]:
-    return {task.file.file_path.removeprefix("file://") for task in table.scan(snapshot_id=snapshot_id).plan_files()}
+    return {plain(task.file.file_path) for task in table.scan(snapshot_id=snapshot_id).plan_files()}
 
 
 def snapshot_contents(table: Table) -> dict[int, pa.Table]:
@@ -87,7 +93,7 @@ def test_expiry_deletes_exactly_the_files_only_expired_snapshots_reached(history
     table = history.table
     live = {sid: live_data_files(table, sid) for sid in history.snapshot_ids}
     expired, kept = history.snapshot_ids[:-3], history.snapshot_ids[-3:]
-    manifest_lists = {s.snapshot_id: s.manifest_list.removeprefix("file://") for s in table.snapshots()}
+    manifest_lists = {s.snapshot_id: plain(s.manifest_list) for s in table.snapshots()}
     on_disk_before = files_under(table)
 
     result = expire_snapshots(table, retain_last=3, now=FAR_FUTURE)
@@ -112,10 +118,10 @@ def test_every_file_of_the_remaining_snapshots_exists_and_reads_after_expiry(his
 
     io = table.io
     for snapshot in table.snapshots():
-        assert Path(snapshot.manifest_list.removeprefix("file://")).exists()
+        assert file_exists(table, snapshot.manifest_list)
         for manifest in snapshot.manifests(io):
-            assert Path(manifest.manifest_path.removeprefix("file://")).exists()
-        assert all(Path(p).exists() for p in live_data_files(table, snapshot.snapshot_id))
+            assert file_exists(table, manifest.manifest_path)
+        assert all(file_exists(table, p) for p in live_data_files(table, snapshot.snapshot_id))
         assert table.scan(snapshot_id=snapshot.snapshot_id).to_arrow().sort_by("trade_seq").equals(
             before[snapshot.snapshot_id])
     assert content_checksum(table) == checksum
@@ -176,7 +182,7 @@ def test_expiry_deletes_metadata_files_that_fell_off_the_metadata_log(
 
     metadata_files = {p for p in files_under(table) if p.endswith(".metadata.json")}
     kept = {table.metadata_location, *(e.metadata_file for e in table.metadata.metadata_log)}
-    assert metadata_files == {p.removeprefix("file://") for p in kept}
+    assert metadata_files == {plain(p) for p in kept}
     assert result.files_deleted["metadata"] > 0
 
 
@@ -188,30 +194,43 @@ class Debris:
     table: Table
     old: set[str]  # unreferenced files from long-dead offloads/compactions
     young: set[str]  # unreferenced files of a write that may still be in flight
+    now: dt.datetime  # "now" for the removal: every file but `young` is older than GRACE by then
+
+
+GRACE = dt.timedelta(days=3)
 
 
 @pytest.fixture
 def debris(history: History, make_trades: TradeMaker) -> Debris:
-    """The history table plus files killed writers left behind; everything but `young` dated 5 days back."""
+    """The history table plus files killed writers left behind; the removal runs GRACE after they were written
+    and before `young` was.
+
+    Object storage cannot backdate a file (its mtime is when it was uploaded), so the removal's clock moves
+    instead, on both warehouses: `now` is set GRACE after a moment between the old files and the young ones.
+    """
     table = history.table
 
     def killed_offload(seq_start: int) -> set[str]:
         files = dataframe_to_data_files(table.metadata, make_trades(30, seq_start=seq_start), table.io)
-        return {f.file_path.removeprefix("file://") for f in files}
+        return {plain(f.file_path) for f in files}
+
+    def write(location: str, content: bytes) -> str:
+        with table.io.new_output(location).create() as stream:
+            stream.write(content)
+        return plain(location)
 
     old = killed_offload(90_000)
-    metadata_dir = Path(table.location().removeprefix("file://")) / "metadata"
-    stray_manifest = metadata_dir / f"{uuid.uuid4()}-m0.avro"
-    stray_manifest.write_bytes(b"Obj\x01 half-written manifest of a killed commit")
-    staging = Path(next(iter(old))).parent / f"k2-compaction-{uuid.uuid4()}"
-    staging.mkdir()
+    old.add(write(f"{table.location()}/metadata/{uuid.uuid4()}-m0.avro",
+                  b"Obj\x01 half-written manifest of a killed commit"))
+    staging = f"{next(iter(old)).rsplit('/', 1)[0]}/k2-compaction-{uuid.uuid4()}"
     for name in ("part-00000-x-c000.zstd.parquet", ".part-00000-x-c000.zstd.parquet.crc"):
-        (staging / name).write_bytes(b"PAR1 killed Spark compaction")
-    old |= {str(stray_manifest), *(str(p) for p in staging.iterdir())}
-    for path in files_under(table):
-        os.utime(path, (FIVE_DAYS_AGO, FIVE_DAYS_AGO))
+        old.add(write(f"{staging}/{name}", b"PAR1 killed Spark compaction"))
+    # Mtimes are to the second on S3 (and stamped by another clock on both): a clear gap on either side.
+    time.sleep(MTIME_RESOLUTION_S)
+    between = dt.datetime.now(dt.UTC)
+    time.sleep(MTIME_RESOLUTION_S)
     young = killed_offload(95_000)
-    return Debris(table=table, old=old, young=young)
+    return Debris(table=table, old=old, young=young, now=between + GRACE)
 
 
 def test_orphan_removal_deletes_old_unreferenced_files_and_nothing_else(debris: Debris) -> None:
@@ -219,29 +238,29 @@ def test_orphan_removal_deletes_old_unreferenced_files_and_nothing_else(debris: 
     before = snapshot_contents(table)
     on_disk_before = files_under(table)
 
-    result = remove_orphan_files(table, older_than=dt.timedelta(days=3))
+    result = remove_orphan_files(table, older_than=GRACE, now=debris.now)
 
     assert on_disk_before - files_under(table) == debris.old
-    assert {p.removeprefix("file://") for p in result.orphans} == debris.old
+    assert {plain(p) for p in result.orphans} == debris.old
     assert result.files_deleted == len(debris.old) and not result.dry_run
     assert snapshot_contents(table).keys() == before.keys()
     assert all(table.scan(snapshot_id=sid).to_arrow().sort_by("trade_seq").equals(rows) for sid, rows in before.items())
 
 
 def test_orphan_removal_keeps_unreferenced_files_younger_than_the_grace_period(debris: Debris) -> None:
-    result = remove_orphan_files(debris.table, older_than=dt.timedelta(days=3))
+    result = remove_orphan_files(debris.table, older_than=GRACE, now=debris.now)
 
     assert debris.young <= files_under(debris.table)
-    assert {p.removeprefix("file://") for p in result.young_unreferenced} == debris.young
+    assert {plain(p) for p in result.young_unreferenced} == debris.young
 
 
 def test_orphan_removal_dry_run_lists_orphans_and_deletes_nothing(debris: Debris) -> None:
     on_disk_before = files_under(debris.table)
 
-    result = remove_orphan_files(debris.table, older_than=dt.timedelta(days=3), dry_run=True)
+    result = remove_orphan_files(debris.table, older_than=GRACE, dry_run=True, now=debris.now)
 
     assert files_under(debris.table) == on_disk_before
-    assert {p.removeprefix("file://") for p in result.orphans} == debris.old
+    assert {plain(p) for p in result.orphans} == debris.old
     assert result.dry_run and result.files_deleted == 0
 
 

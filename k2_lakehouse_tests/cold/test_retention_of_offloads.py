@@ -14,7 +14,7 @@ from k2_lakehouse.cold.offload import offload_hours
 from k2_lakehouse.cold.retention import expire_snapshots, remove_orphan_files
 from k2_lakehouse.hours import HourRange
 from k2_lakehouse_tests.support.cold import content_checksum
-from k2_lakehouse_tests.support.silver_table import files_under
+from k2_lakehouse_tests.support.silver_table import files_under, plain
 
 FAR_FUTURE = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 REOFFLOADED = HourRange(datetime(2025, 11, 10, 20, tzinfo=UTC), datetime(2025, 11, 10, 21, tzinfo=UTC))
@@ -23,7 +23,7 @@ RETAIN_LAST = 2
 
 
 def live_data_files(table: Table, snapshot_id: int) -> set[str]:
-    return {task.file.file_path.removeprefix("file://") for task in table.scan(snapshot_id=snapshot_id).plan_files()}
+    return {plain(task.file.file_path) for task in table.scan(snapshot_id=snapshot_id).plan_files()}
 
 
 def parquet_on_disk(table: Table) -> set[str]:
@@ -74,6 +74,6 @@ def test_orphan_removal_deletes_data_files_that_only_deleted_entries_still_name(
 
     result = remove_orphan_files(table, older_than=timedelta(0), now=FAR_FUTURE)
 
-    assert {p.removeprefix("file://") for p in result.orphans} >= replaced
+    assert {plain(p) for p in result.orphans} >= replaced
     assert parquet_on_disk(table) == read_by_current
     assert content_checksum(table) == checksum

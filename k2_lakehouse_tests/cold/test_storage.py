@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from pyiceberg.io.fsspec import FsspecFileIO
 
+from k2_lakehouse.cold.catalog import catalog_at
 from k2_lakehouse.cold.iceberg_internals import PyArrowFileIO
-from k2_lakehouse.cold.storage import StorageError, file_uri, list_files, local_path, path_key
+from k2_lakehouse.cold.storage import ObjectStore, StorageError, file_uri, list_files, local_path, path_key
+from k2_lakehouse_tests.support.object_store import SECRET_ACCESS_KEY, S3Server
 
 
 @pytest.mark.parametrize("location", ["file:///srv/wh/t/data/a.parquet", "file:/srv/wh/t/data/a.parquet",
@@ -60,3 +62,18 @@ def test_listing_an_absent_folder_finds_nothing(tmp_path: Path) -> None:
 def test_listing_remote_storage_without_pyarrows_file_io_is_refused_naming_the_location() -> None:
     with pytest.raises(StorageError, match=r"cannot list s3://bucket/wh with FsspecFileIO; configure the catalog"):
         list_files(FsspecFileIO(properties={}), "s3://bucket/wh")
+
+
+def test_a_missing_bucket_is_one_error_naming_bucket_and_endpoint_and_no_secret(
+        s3_server: S3Server, tmp_path: Path) -> None:
+    with pytest.raises(StorageError) as error:
+        catalog_at(f"sqlite:///{tmp_path / 'catalog.db'}", "s3://no-such-bucket/warehouse", s3_server.store())
+    assert "'no-such-bucket'" in str(error.value) and s3_server.endpoint in str(error.value)
+    assert SECRET_ACCESS_KEY not in str(error.value)
+
+
+def test_an_object_store_shows_its_endpoint_and_region_but_no_credential() -> None:
+    store = ObjectStore(endpoint="http://minio:9000", region="eu-west-1", access_key_id="AKIAK2",
+                        secret_access_key=SECRET_ACCESS_KEY, session_token="token-k2")
+    assert "http://minio:9000" in repr(store)
+    assert not any(secret in repr(store) for secret in ("AKIAK2", SECRET_ACCESS_KEY, "token-k2"))

@@ -16,6 +16,7 @@ from k2_lakehouse.cold.verify import cold_checksum, hours_expiring_unverified, m
 from k2_lakehouse.hours import HourRange
 from k2_lakehouse.ingest.load import ingest_file
 from k2_lakehouse_tests.support.cold import BINANCE_TRADES, KRAKEN_HOURS, KRAKEN_TRADES, add_late_kraken_trade, seal_all
+from k2_lakehouse_tests.support.object_store import LOCAL_WAREHOUSE_ONLY
 
 HOUR = HourRange(datetime(2025, 11, 10, 18, tzinfo=UTC), datetime(2025, 11, 10, 19, tzinfo=UTC))
 
@@ -38,6 +39,8 @@ def test_matches_warm_after_an_offload(warm: Client, catalog: SqlCatalog, kraken
     assert verdict.warm_checksum == verdict.cold_checksum != 0
 
 
+# The checksum's sensitivity is SQL; on S3 a missing row shows verification reads the files.
+@LOCAL_WAREHOUSE_ONLY
 def test_a_duplicated_cold_row_fails_verification(warm: Client, catalog: SqlCatalog, kraken: HourRange) -> None:
     rows = _offloaded_silver(warm, catalog)
     catalog.load_table(("cold", "silver_trades")).append(rows.slice(0, 1))
@@ -54,6 +57,8 @@ def test_a_missing_cold_row_fails_verification(warm: Client, catalog: SqlCatalog
     assert verdict.cold_rows == verdict.warm_rows - 1
 
 
+# The checksum's sensitivity is SQL; on S3 a missing row shows verification reads the files.
+@LOCAL_WAREHOUSE_ONLY
 def test_a_changed_cold_value_fails_verification(warm: Client, catalog: SqlCatalog, kraken: HourRange) -> None:
     rows = _offloaded_silver(warm, catalog)
     victim = rows.slice(0, 1)
@@ -71,6 +76,8 @@ def test_a_changed_cold_value_fails_verification(warm: Client, catalog: SqlCatal
     assert verdict.cold_rows == verdict.warm_rows and verdict.cold_checksum != verdict.warm_checksum
 
 
+# Warm-side logic; the crash tests verify a late trade on S3.
+@LOCAL_WAREHOUSE_ONLY
 def test_a_late_trade_not_yet_offloaded_fails_verification_until_offloaded(warm: Client, catalog: SqlCatalog,
                                                                            kraken: HourRange) -> None:
     offload_hours(warm, catalog, "gold_ohlcv_1d", kraken)
@@ -81,11 +88,15 @@ def test_a_late_trade_not_yet_offloaded_fails_verification_until_offloaded(warm:
     assert matches_warm(warm, catalog, "gold_ohlcv_1d", kraken).ok
 
 
+# Answered before any file is read.
+@LOCAL_WAREHOUSE_ONLY
 def test_an_empty_cold_table_checksums_to_zero(warm: Client, catalog: SqlCatalog) -> None:
     table = catalog.load_table(("cold", "raw_trades"))
     assert cold_checksum(warm, table, "raw_trades", KRAKEN_HOURS) == (0, 0)
 
 
+# Reads warm only.
+@LOCAL_WAREHOUSE_ONLY
 def test_hours_leaving_warm_within_48h_without_a_passing_verification_are_listed(
         warm: Client, catalog: SqlCatalog, datasets: Path) -> None:
     now = datetime.now(UTC)

@@ -15,7 +15,8 @@ from k2_lakehouse.definitions import build_defs
 from k2_lakehouse.settings import load_settings
 
 K2_VARIABLES = ("K2_CLICKHOUSE_URL", "K2_ICEBERG_CATALOG_URI", "K2_ICEBERG_WAREHOUSE", "K2_SPARK_MASTER",
-                "K2_BUSY_TIMEOUT_S")
+                "K2_BUSY_TIMEOUT_S", "K2_S3_ENDPOINT", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                "AWS_REGION")
 
 
 def _shown(resource: dg.ConfigurableResource) -> dict[str, object]:
@@ -69,6 +70,25 @@ def test_urls_from_the_environment_are_shown_by_name_and_their_passwords_stored_
     stored = _stored(defs)
     assert "K2_CLICKHOUSE_URL" in stored  # the snapshot is the one that names the resources' configuration
     assert "s3cret" not in stored
+
+
+def test_object_store_settings_are_shown_by_name_and_the_secret_key_stored_nowhere(
+        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("K2_ICEBERG_WAREHOUSE", "s3://k2-bucket/warehouse")
+    monkeypatch.setenv("K2_S3_ENDPOINT", "http://minio.internal:9000")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "k2-access-key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-s3cret-key")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "aws-s3cret-token")
+    defs = build_defs(load_settings())
+    shown = _shown(defs.resources["cold_store"])
+    assert shown["warehouse"] == "s3://k2-bucket/warehouse"
+    assert {name: shown[name] for name in ("s3_endpoint", "aws_region", "aws_access_key_id", "aws_secret_access_key",
+                                           "aws_session_token")} == {
+        "s3_endpoint": {"env": "K2_S3_ENDPOINT"}, "aws_region": {"env": "AWS_REGION"},
+        "aws_access_key_id": {"env": "AWS_ACCESS_KEY_ID"}, "aws_secret_access_key": {"env": "AWS_SECRET_ACCESS_KEY"},
+        "aws_session_token": {"env": "AWS_SESSION_TOKEN"}}
+    assert "s3cret" not in _stored(defs)
 
 
 def test_every_resource_field_is_described_in_the_ui(home: Path) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import dagster as dg
 from clickhouse_connect.driver.client import Client
 
@@ -15,6 +13,7 @@ PREVIOUS_VERSIONS_MAX = 2  # write.metadata.previous-versions-max is 100 by defa
 def test_the_snapshot_expiry_job_keeps_the_views_readable_when_their_metadata_file_left_the_metadata_log(
         offloaded: dg.ExecuteInProcessResult, warm: Client, instance: dg.DagsterInstance) -> None:
     from k2_lakehouse.cold.federation import view_name
+    from k2_lakehouse.cold.storage import exists
     from k2_lakehouse.cold.tables import cold_table
     from k2_lakehouse.cold.verify import pinned_snapshot
 
@@ -33,5 +32,5 @@ def test_the_snapshot_expiry_job_keeps_the_views_readable_when_their_metadata_fi
 
     assert run_job(instance, "snapshot_expiry_job").success
 
-    assert not (Path(pinned.root) / pinned.metadata).exists()  # expiry deleted the file the views were pinned to
+    assert not exists(table.io, pinned.metadata)  # expiry deleted the metadata file the views were pinned to
     assert warm.query(f"SELECT count() FROM {view_name(cold)}").result_rows == rows_before

@@ -26,7 +26,7 @@ from pyiceberg.table import Table
 from k2_lakehouse.cold.iceberg_internals import schema_to_pyarrow
 from k2_lakehouse.cold.offload import OffloadResult, offload_hours, snapshot_properties
 from k2_lakehouse.cold.tables import COLD_TABLES, cold_table
-from k2_lakehouse.cold.verify import PINNED_ICEBERG, pinned_snapshot, query_pinned
+from k2_lakehouse.cold.verify import PINNED_COLD, pinned_snapshot, query_pinned
 from k2_lakehouse.hours import HourRange
 from k2_lakehouse.warm.content import table_checksum
 from k2_lakehouse.warm.seal import seal_bronze, seal_gold, seal_silver
@@ -72,7 +72,7 @@ def cold_rows(client: Client, catalog: SqlCatalog, name: str, order_by: str) -> 
     pinned = pinned_snapshot(catalog.load_table(("cold", name)))
     if pinned is None:
         return []
-    return query_pinned(client, pinned, f"SELECT * FROM {PINNED_ICEBERG} ORDER BY {order_by}", {})
+    return query_pinned(client, pinned, f"SELECT * FROM {PINNED_COLD} ORDER BY {order_by}", {})
 
 
 def offload_all(client: Client, catalog: Catalog, hours: HourRange, run_id: str | None = None,

@@ -11,16 +11,18 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pyiceberg.io import FileIO
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table import Table
 from pyiceberg.transforms import DayTransform, IdentityTransform
 from pyiceberg.types import DecimalType, LongType, NestedField, StringType, TimestamptzType
+
+from k2_lakehouse.cold.storage import exists, list_files
 
 DAY = dt.date(2024, 3, 1)
 SORT_COLUMNS = ["symbol", "exchange_ts"]
@@ -90,10 +92,18 @@ def trades(
     )
 
 
+def plain(location: str) -> str:
+    """A location as these tests compare them: a local file as its path, an object as its s3:// URI."""
+    return location.removeprefix("file://")
+
+
 def files_under(table: Table) -> set[str]:
-    """Local paths of every file under the table location."""
-    root = Path(table.location().removeprefix("file://"))
-    return {str(p) for p in root.rglob("*") if p.is_file()}
+    """Every file under the table location (`plain`), on whichever storage the table lives."""
+    return {plain(f.path) for f in list_files(table.io, table.location())}
+
+
+def file_exists(table: Table, location: str) -> bool:
+    return exists(table.io, location)
 
 
 OTHER_DAY = DAY + dt.timedelta(days=1)
@@ -117,16 +127,17 @@ def fragmented(table: Table, make_trades: TradeMaker, appends: int = 22, rows: i
     return appends * rows
 
 
-def added_without_ids(table: Table, make_trades: TradeMaker, folder: Path, files: int, seq_start: int = 0,
+def added_without_ids(table: Table, make_trades: TradeMaker, files: int, seq_start: int = 0,
                       rows: int = 300) -> None:
     """Files as the offload's ClickHouse writes them (the table's columns by name, no Parquet field ids),
     each sorted in the table's order as a read of the warm table returns it, added one snapshot each."""
     for i in range(files):
-        path = folder / f"clickhouse-{seq_start + i * rows}.parquet"
+        location = f"{table.location()}/data/added/clickhouse-{seq_start + i * rows}.parquet"
         data = make_trades(rows, seq_start=seq_start + i * rows, seed=50 + i).sort_by(
             [(c, "ascending") for c in SORT_COLUMNS])
-        pq.write_table(data.cast(pa.schema([pa.field(f.name, f.type, f.nullable) for f in data.schema])), path)
-        table.add_files([f"file://{path}"])
+        with table.io.new_output(location).create() as stream:
+            pq.write_table(data.cast(pa.schema([pa.field(f.name, f.type, f.nullable) for f in data.schema])), stream)
+        table.add_files([location])
 
 
 def rows_by_seq(table: Table) -> pa.Table:
@@ -134,17 +145,22 @@ def rows_by_seq(table: Table) -> pa.Table:
     return table.scan().to_arrow().cast(table.schema().as_arrow()).sort_by("trade_seq")
 
 
-def assert_sorted(path: str, columns: list[str]) -> None:
-    keys = pq.read_table(path.removeprefix("file://"), columns=columns)
+def read_columns(io: FileIO, location: str, columns: list[str]) -> pa.Table:
+    with io.new_input(location).open() as stream:
+        return pq.read_table(stream, columns=columns)
+
+
+def assert_sorted(io: FileIO, path: str, columns: list[str]) -> None:
+    keys = read_columns(io, path, columns)
     assert keys.equals(keys.sort_by([(c, "ascending") for c in columns])), f"{path} is not sorted by {columns}"
 
 
-def assert_sorted_ranges(paths: list[str], columns: list[str]) -> None:
+def assert_sorted_ranges(io: FileIO, paths: list[str], columns: list[str]) -> None:
     """Each file sorted, and the files' key ranges do not overlap (files can be ordered end to end)."""
     ranges = []
     for path in paths:
-        assert_sorted(path, columns)
-        keys = pq.read_table(path.removeprefix("file://"), columns=columns).to_pylist()
+        assert_sorted(io, path, columns)
+        keys = read_columns(io, path, columns).to_pylist()
         ranges.append((tuple(keys[0].values()), tuple(keys[-1].values())))
     ranges.sort()
     assert all(prev[1] <= nxt[0] for prev, nxt in itertools.pairwise(ranges)), ranges

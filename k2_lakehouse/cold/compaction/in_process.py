@@ -8,6 +8,7 @@ wrote (or an Arrow table) and :func:`k2_lakehouse.cold.compaction.compact.compac
 from __future__ import annotations
 
 import uuid
+from typing import IO, Any, cast
 
 import polars as pl
 import pyarrow as pa
@@ -32,14 +33,17 @@ from k2_lakehouse.cold.storage import local_path
 class InProcessEngine:
     """Compacts in this process: polars reads, sorts and writes the Parquet files, pyiceberg commits.
 
-    Fast path (local files whose columns resolve to exactly the current Iceberg schema, by their own field
+    Fast path (files whose columns resolve to exactly the current Iceberg schema, by their own field
     ids or, for the offload's ClickHouse-written files, which carry none, by the table's name mapping, as a
     scan resolves them): polars reads the files by column name and writes the sorted result with the Iceberg
     field ids and nullability in the Parquet schema, honouring the table's Parquet codec, level and
     row-group limit. That is much faster than reading through pyiceberg's ``ArrowScan`` and writing with
     pyarrow, mostly because polars decodes and encodes columns in parallel.
 
-    Any other case (schema evolved since a file was written, remote storage) reads through ``ArrowScan``,
+    Local files are read and written by polars itself; files on object storage through the table's FileIO
+    streams (pyarrow's S3 filesystem), same code otherwise.
+
+    Any other case (schema evolved since a file was written) reads through ``ArrowScan``,
     which resolves columns by field id and name mapping exactly as a table scan does, and hands the sorted
     Arrow table back for pyiceberg's own writer.
 
@@ -64,10 +68,10 @@ class InProcessEngine:
                 f"{self.max_partition_bytes:,}; compact it with SparkEngine or raise max_partition_bytes"
             )
         schema = table.schema()
-        paths = [str(path) for f in files if (path := local_path(f.file_path)) is not None]
-        if self.fast_io and len(paths) == len(files) and _files_match_schema(paths, table):
+        locations = [f.file_path for f in files]
+        if self.fast_io and _files_match_schema(locations, table):
             # One chunk per file; sort_frame decides whether joining them is worth a copy.
-            frame = pl.read_parquet(paths, columns=[f.name for f in schema.fields], hive_partitioning=False, glob=False)
+            frame = _read_with_polars(table, locations, [f.name for f in schema.fields])
         else:
             scan = ArrowScan(table.metadata, table.io, schema, AlwaysTrue())
             frame = _to_frame(scan.to_table([FileScanTask(f) for f in files]))
@@ -81,6 +85,23 @@ def _to_frame(data: pa.Table) -> pl.DataFrame:
     frame = pl.from_arrow(data)
     assert isinstance(frame, pl.DataFrame)
     return frame
+
+
+def _read_with_polars(table: Table, locations: list[str], columns: list[str]) -> pl.DataFrame:
+    paths = [str(path) for location in locations if (path := local_path(location)) is not None]
+    if len(paths) == len(locations):
+        return pl.read_parquet(paths, columns=columns, hive_partitioning=False, glob=False)
+
+    def read(location: str) -> pl.DataFrame:
+        with table.io.new_input(location).open() as stream:
+            return pl.read_parquet(cast("IO[bytes]", stream), columns=columns)  # a file-like pyarrow stream
+
+    return pl.concat(list(ExecutorFactory.get_or_create().map(read, locations)), rechunk=False)
+
+
+def _read_schema(table: Table, location: str) -> pa.Schema:
+    with table.io.new_input(location).open() as stream:
+        return pq.read_schema(stream)
 
 
 def _files_match_schema(paths: list[str], table: Table) -> bool:
@@ -105,7 +126,8 @@ def _files_match_schema(paths: list[str], table: Table) -> bool:
                 and all(f.required or not needed for f, needed in zip(fields, required, strict=True)))
 
     # Files from one writer share a schema: each distinct one (field ids included) is converted once.
-    distinct = {s.serialize().to_pybytes(): s for s in ExecutorFactory.get_or_create().map(pq.read_schema, paths)}
+    schemas = ExecutorFactory.get_or_create().map(lambda path: _read_schema(table, path), paths)
+    distinct = {s.serialize().to_pybytes(): s for s in schemas}
     return all(matches(arrow_schema) for arrow_schema in distinct.values())
 
 
@@ -117,8 +139,7 @@ def _polars_can_write(table: Table) -> bool:
     codec = table.properties.get(TableProperties.PARQUET_COMPRESSION, TableProperties.PARQUET_COMPRESSION_DEFAULT)
     schema = table.schema()
     return (
-        local_path(table.location_provider().data_path) is not None
-        and codec in POLARS_CODECS
+        codec in POLARS_CODECS
         and sanitize_column_names(schema) == schema
         and all(f.field_type.is_primitive for f in schema.fields)
     )
@@ -141,19 +162,16 @@ def write_with_polars(table: Table, ref: PartitionRef, frame: pl.DataFrame, rows
     try:
         for task_id, offset in enumerate(range(0, frame.height, rows_per_file)):
             uri = provider.new_data_location(f"{partition_path}/00000-{task_id}-{write_uuid}.parquet")
-            target = local_path(uri)
-            if target is None:
-                raise CompactionError(f"{uri} is not a local file: polars writes local files only")
             written.append(uri)
-            frame.slice(offset, rows_per_file).write_parquet(
-                target,
-                compression=codec,  # type: ignore[arg-type]  # one of POLARS_CODECS: _polars_can_write checked it
-                compression_level=int(level) if level else None,
-                row_group_size=row_group_rows,
-                statistics=True,
-                arrow_schema=arrow_schema,
-                mkdir=True,
-            )
+            options: dict[str, Any] = {
+                "compression": codec, "compression_level": int(level) if level else None,
+                "row_group_size": row_group_rows, "statistics": True, "arrow_schema": arrow_schema}
+            chunk = frame.slice(offset, rows_per_file)
+            if (target := local_path(uri)) is not None:
+                chunk.write_parquet(target, mkdir=True, **options)
+            else:
+                with table.io.new_output(uri).create() as stream:
+                    chunk.write_parquet(cast("IO[bytes]", stream), **options)  # a file-like pyarrow stream
     except BaseException:
         delete_quietly(table.io, written)
         raise

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -39,6 +38,7 @@ from k2_lakehouse_tests.support.silver_table import (
     assert_sorted_ranges,
     fragmented,
     partition_files,
+    plain,
     rows_by_seq,
 )
 
@@ -66,7 +66,7 @@ def test_in_process_compaction_writes_rows_sorted_by_the_sort_columns(
     compact_partition(table, PARTITION, InProcessEngine(), SORT_COLUMNS)
 
     (path,) = partition_files(table)
-    assert_sorted(path, SORT_COLUMNS)
+    assert_sorted(table.io, path, SORT_COLUMNS)
 
 
 def test_in_process_compaction_splits_output_near_the_target_size_into_sorted_ranges(
@@ -81,7 +81,7 @@ def test_in_process_compaction_splits_output_near_the_target_size_into_sorted_ra
 
     assert 2 <= result.files_after <= 4
     assert content_checksum(table) == before
-    assert_sorted_ranges(partition_files(table), SORT_COLUMNS)
+    assert_sorted_ranges(table.io, partition_files(table), SORT_COLUMNS)
 
 
 def test_compaction_is_one_overwrite_snapshot_tagged_with_engine_and_file_counts(
@@ -178,14 +178,14 @@ def test_in_process_fallback_path_gives_the_same_content_as_the_fast_path(
 
     assert rows_by_seq(fast).equals(rows_by_seq(fallback))
     (path,) = partition_files(fallback)
-    assert_sorted(path, SORT_COLUMNS)
+    assert_sorted(fallback.io, path, SORT_COLUMNS)
 
 
 def test_in_process_engine_reads_files_without_field_ids_directly_through_the_name_mapping(
-    make_silver: TableMaker, make_trades: TradeMaker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    make_silver: TableMaker, make_trades: TradeMaker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     table = make_silver()
-    added_without_ids(table, make_trades, tmp_path, files=6)
+    added_without_ids(table, make_trades, files=6)
     before = content_checksum(table)
 
     def scan_not_expected(*args: object, **kwargs: object) -> None:
@@ -197,8 +197,9 @@ def test_in_process_engine_reads_files_without_field_ids_directly_through_the_na
     assert (result.files_before, result.files_after) == (6, 1)
     assert content_checksum(table) == before
     (path,) = partition_files(table)
-    assert_sorted(path, SORT_COLUMNS)
-    ids = [f.metadata[b"PARQUET:field_id"] for f in pq.read_schema(path.removeprefix("file://"))]
+    assert_sorted(table.io, path, SORT_COLUMNS)
+    with table.io.new_input(path).open() as stream:
+        ids = [f.metadata[b"PARQUET:field_id"] for f in pq.read_schema(stream)]
     assert ids == [str(f.field_id).encode() for f in table.schema().fields]
 
 
@@ -404,4 +405,4 @@ def test_compaction_gives_up_after_max_attempts_and_leaves_no_files_behind(
     assert len(partition_files(table)) == 6
     assert all(s.summary["k2.operation"] is None for s in table.snapshots())
     data_on_disk = {p for p in files_on_disk(table) if p.endswith(".parquet")}
-    assert data_on_disk == {p.removeprefix("file://") for p in partition_files(table)}
+    assert data_on_disk == {plain(p) for p in partition_files(table)}
