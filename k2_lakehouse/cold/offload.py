@@ -56,12 +56,15 @@ from k2_lakehouse.cold.storage import (
     delete_files,
     exists,
     join,
+    list_files,
     parquet_rows,
     prepare_clickhouse,
     query_size,
+    write_failure,
 )
 from k2_lakehouse.cold.tables import FILE_SPANS, ColdTable, cold_table
 from k2_lakehouse.hours import HourRange
+from k2_lakehouse.settings import ServiceUnreachable
 from k2_lakehouse.warm.tables import checksum_sql
 
 log = logging.getLogger(__name__)
@@ -83,6 +86,10 @@ PARQUET_SETTINGS = {
     # offload's memory; 32 MiB keeps a 10M-row hour within the memory target at no cost in speed.
     "output_format_parquet_row_group_size_bytes": 32 * 1024 * 1024,
 }
+
+
+class OffloadWriteFailed(RuntimeError):
+    """Staging could not write the range's files (a full disk, say); nothing was committed, nothing is left staged."""
 
 
 class OffloadSourceChanged(RuntimeError):
@@ -214,9 +221,20 @@ def stage(client: Client, table: Table, cold: ColdTable, hours: HourRange, run_i
         warm_files = _warm_files(client, cold, hours)
         rows, checksum = sum(f.rows for f in warm_files), sum(f.checksum for f in warm_files) % 2**64
         folder = staging_folder(table, run_id)
-        files = _write_files(client, io, cold, hours, warm_files, folder)
-        if (all(exists(io, f) and staged_rows(io, [f]) == w.rows for f, w in zip(files, warm_files, strict=True))
-                and (not verify_staging or files_checksum(client, io, cold, files) == (rows, checksum))):
+        try:
+            files = _write_files(client, io, cold, hours, warm_files, folder)
+            complete = all(exists(io, f) and staged_rows(io, [f]) == w.rows
+                           for f, w in zip(files, warm_files, strict=True))
+        except ServiceUnreachable:
+            raise  # the warehouse itself is missing or refuses us: that error names it already
+        except Exception as exc:
+            # A write that failed, or a file cut short (a full disk truncates without an error from the engine,
+            # and pyarrow then finds no footer): nothing is committed, and no staged file is left behind.
+            problem = write_failure(folder, f"the staged files of {cold.name}")
+            delete_files(io, [f.path for f in list_files(io, folder)])
+            raise OffloadWriteFailed(f"{problem}; nothing was committed and the staged files were removed "
+                                     f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from exc
+        if complete and (not verify_staging or files_checksum(client, io, cold, files) == (rows, checksum)):
             return files, rows, checksum
         log.warning("warm %s changed while staged (attempt %s); staging again", cold.name, attempt)
         delete_files(io, files)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -152,6 +153,31 @@ def list_files(io: FileIO, location: str) -> list[StoredFile]:
             mtime = mtime.replace(tzinfo=UTC)
         files.append(StoredFile(path=prefix + relative, size=info.size or 0, mtime=mtime))
     return files
+
+
+# Free space below this on a local warehouse's filesystem, after a write that failed or left a file cut short, is
+# read as a full disk: the engine's own error for it varies (or, for a file cut short, there is none).
+FULL_DISK_BYTES = 64 * 2**20
+
+
+def free_bytes(location: str) -> int | None:
+    """Free space on the filesystem holding a local location (or its nearest existing folder); None for
+    object storage, which has no such limit to report."""
+    path = local_path(location)
+    if path is None:
+        return None
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return shutil.disk_usage(path).free
+
+
+def write_failure(location: str, what: str) -> str:
+    """Why writing `what` into `location` failed, as the operator needs it: a full disk says so, with the path."""
+    free = free_bytes(location)
+    if free is not None and free < FULL_DISK_BYTES:
+        return (f"no space left on the device holding {local_path(location)} ({free:,} bytes free) while writing "
+                f"{what}; free space there or point K2_ICEBERG_WAREHOUSE elsewhere")
+    return f"writing {what} into {location} failed"
 
 
 def exists(io: FileIO, location: str) -> bool:
