@@ -1,0 +1,126 @@
+"""What exact live candles under replays cost: ingest through the views, this checkout against a baseline checkout.
+
+Each run is a fresh process and a fresh embedded store per checkout (`--baseline`, default ../main: the code and
+sql/ of the branch the change is measured against), taken in turns so that drift on a noisy machine hits both
+alike. Per run and input: the same file into a table with no views (the floor), through the views (a first
+ingest: no replays), the same file again (every trade a replay), and one read of the hourly view after it.
+Inputs: the largest real file of ../shared/datasets (Binance XRPETH aggTrades, 12,477 lines) and a generated
+hour of Binance websocket aggTrades (--trades, as benchmarks/warm_ingest_and_seal.py). Medians; every figure also
+as a ratio to its same-run floor.
+Run: .venv/bin/python benchmarks/warm_replay.py [--baseline ../main] [--trades 2000000] [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parents[1]
+REAL_FILE = HERE.parent / "shared" / "datasets" / "binance" / "XRPETH-aggTrades-2019-10-11_13.csv"
+
+# One run in a fresh process: the checkout under test comes first on sys.path (PYTHONPATH), with its sql/.
+# The editable install's finder would find this checkout first whatever PYTHONPATH says, so it is set aside.
+ONE_RUN = """
+import json, shutil, sys, time
+from pathlib import Path
+
+sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
+
+from k2_lakehouse.ingest.load import ingest_file
+from k2_lakehouse.warm.client import connect
+from k2_lakehouse.warm.schema import apply_schema
+
+store, files = Path(sys.argv[1]), sys.argv[2:]
+client = connect(f"chdb://{store}")
+apply_schema(client)
+client.command("CREATE TABLE k2.bench_raw_only AS k2.trades_raw ENGINE = MergeTree ORDER BY tuple()")
+result = {}
+for name in files:
+    path = Path(name)
+    copy = store.parent / "again" / path.name
+    copy.parent.mkdir(exist_ok=True)
+    shutil.copy(path, copy)
+    for table in ("trades_raw", "bronze_trades", "silver_trades", "silver_trades_dlq", "trades_skipped", "bench_raw_only",
+                  *(f"gold_ohlcv_{tf}" for tf in ("1m", "5m", "15m", "30m", "1h", "1d"))):
+        client.command(f"TRUNCATE TABLE k2.{table}")
+    if client.command("EXISTS TABLE k2.gold_replays") == 1:
+        client.command("TRUNCATE TABLE k2.gold_replays")
+    t = time.perf_counter(); ingest_file(client, path, table="k2.bench_raw_only"); floor = time.perf_counter() - t
+    t = time.perf_counter(); ingest_file(client, path); first = time.perf_counter() - t
+    t = time.perf_counter(); ingest_file(client, copy); replay = time.perf_counter() - t
+    t = time.perf_counter()
+    trades, = client.query("SELECT sum(trade_count) FROM k2.gold_ohlcv_1h_view").result_rows[0]
+    read = time.perf_counter() - t
+    silver = int(client.command("SELECT sum(underlying_trades) FROM k2.silver_trades FINAL"))
+    result[path.name] = {"floor": floor, "first": first, "replay": replay, "read": read, "exact": int(trades) == silver}
+print(json.dumps(result))
+"""
+
+
+def _one_run(checkout: Path, files: list[Path], work: Path) -> dict[str, dict[str, float]]:
+    store = work / "store" / "clickhouse"
+    shutil.rmtree(work / "store", ignore_errors=True)
+    store.parent.mkdir(parents=True)
+    env = {**os.environ, "PYTHONPATH": str(checkout), "K2_SQL_DIR": str(checkout / "sql"), "K2_HOME": str(store.parent)}
+    out = subprocess.run([sys.executable, "-W", "ignore", "-c", ONE_RUN, str(store), *map(str, files)], env=env,
+                         check=True, capture_output=True, text=True).stdout
+    shutil.rmtree(work / "store", ignore_errors=True)
+    result: dict[str, dict[str, float]] = json.loads(out.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--baseline", type=Path, default=HERE.parent / "main")
+    parser.add_argument("--trades", type=int, default=2_000_000)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    sys.path.insert(0, str(HERE / "benchmarks"))
+    from warm_ingest_and_seal import write_binance_ws
+
+    work = Path(tempfile.mkdtemp(prefix="k2bench-replay-"))
+    try:
+        generated = work / "binance-ws-bench.jsonl"
+        write_binance_ws(generated, args.trades, (datetime.now(UTC) - timedelta(hours=2)).replace(minute=0, second=0,
+                                                                                                  microsecond=0))
+        files = [REAL_FILE, generated]
+        checkouts = {"baseline": args.baseline.resolve(), "this": HERE}
+        runs: dict[str, list[dict[str, dict[str, float]]]] = {name: [] for name in checkouts}
+        for _ in range(args.runs):
+            for name, checkout in checkouts.items():
+                runs[name].append(_one_run(checkout, files, work))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    med = statistics.median
+    print(f"\nreplay handling, {os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d}, medians of {args.runs} runs, "
+          f"baseline {checkouts['baseline']}\n")
+    print("| input | checkout | no views (s) | first ingest (s) | × no views | same file again (s) | × no views "
+          "| read 1h view after (s) | live gold exact |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for path in files:
+        label = f"{path.name} ({'real' if path == REAL_FILE else f'{args.trades:,} generated'})"
+        for name in checkouts:
+            rows = [run[path.name] for run in runs[name]]
+            floor, first, replay, read = (med(r[k] for r in rows) for k in ("floor", "first", "replay", "read"))
+            exact = all(r["exact"] for r in rows)
+            print(f"| {label} | {name} | {floor:.3f} | {first:.3f} | {first / floor:.2f} | {replay:.3f} | "
+                  f"{replay / floor:.2f} | {read:.3f} | {'yes' if exact else 'no'} |")
+        base = [r[path.name] for r in runs["baseline"]]
+        this = [r[path.name] for r in runs["this"]]
+        for key, what in (("first", "first ingest"), ("replay", "same file again")):
+            ratios = [t[key] / b[key] for b, t in zip(base, this, strict=True)]
+            print(f"| {label} | this ÷ baseline, {what} | | | {med(ratios):.2f} (runs {', '.join(f'{x:.2f}' for x in ratios)}) "
+                  "| | | | |")
+
+
+if __name__ == "__main__":
+    main()
