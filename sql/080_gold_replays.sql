@@ -5,6 +5,8 @@
 -- seal. A gold seal rebuilds the hours exactly and clears their marks (warm/seal.py); it also marks the hours it
 -- rebuilds while it runs, so that a reader meanwhile (or after a killed seal) gets them from silver.
 -- A mark is only ever a reason to recount: one too many costs a read, never a wrong candle.
+-- Marks expire with silver's retention (30 days from arrival, sql/060): a marked hour never sealed by then
+-- falls back to its candle states rather than to a silver that no longer holds it.
 CREATE TABLE IF NOT EXISTS k2.gold_replays
 (
     exchange LowCardinality(String),
@@ -14,3 +16,4 @@ CREATE TABLE IF NOT EXISTS k2.gold_replays
 )
 ENGINE = MergeTree
 ORDER BY (exchange, symbol, event_hour)
+TTL toDateTime(marked_at) + INTERVAL 30 DAY

@@ -138,3 +138,13 @@ def test_a_replay_marks_only_the_hours_it_touched(warm: Client, datasets: Path, 
     replayed_hours = {int(line.split(",")[5]) // 3_600_000 * 3600 for line in lines[100:110]}
     marked = {int(h) for h, in warm.query("SELECT DISTINCT toUnixTimestamp(event_hour) FROM k2.gold_replays").result_rows}
     assert marked == replayed_hours
+
+
+def test_live_candles_are_exact_when_two_copies_of_the_trades_are_inserted_at_once(
+        warm: Client, datasets: Path, tmp_path: Path) -> None:
+    lines = (datasets / BINANCE_TRADES).read_text().splitlines(keepends=True)
+    twice = tmp_path / BINANCE_TRADES.name
+    twice.write_text("".join(lines + lines))
+    # One batch per copy, inserted by two handles at once: neither insert has committed when the other starts.
+    ingest_file(warm, twice, batch_bytes=len("".join(lines).encode()), inserters=2)
+    _live_equals_recomputation_and_seal(warm, lines)
