@@ -3,7 +3,8 @@
 Each run is a fresh process and a fresh embedded store per checkout (`--baseline`, default ../main: the code and
 sql/ of the branch the change is measured against), taken in turns so that drift on a noisy machine hits both
 alike. Per run and input: the same file into a table with no views (the floor), through the views (a first
-ingest: no replays), the same file again (every trade a replay), and one read of the hourly view after it.
+ingest: no replays), the same file again (every trade a replay), and one read of the hourly view after it; wall and CPU time
+(the embedded engine runs in the process, so its CPU time is the process's, less sensitive to a loaded machine).
 Inputs: the largest real file of ../shared/datasets (Binance XRPETH aggTrades, 12,477 lines) and a generated
 hour of Binance websocket aggTrades (--trades, as benchmarks/warm_ingest_and_seal.py). Medians; every figure also
 as a ratio to its same-run floor.
@@ -29,7 +30,7 @@ REAL_FILE = HERE.parent / "shared" / "datasets" / "binance" / "XRPETH-aggTrades-
 # One run in a fresh process: the checkout under test comes first on sys.path (PYTHONPATH), with its sql/.
 # The editable install's finder would find this checkout first whatever PYTHONPATH says, so it is set aside.
 ONE_RUN = """
-import json, shutil, sys, time
+import json, resource, shutil, sys, time
 from pathlib import Path
 
 sys.meta_path[:] = [f for f in sys.meta_path if "__editable__" not in getattr(f, "__module__", "")]
@@ -53,14 +54,20 @@ for name in files:
         client.command(f"TRUNCATE TABLE k2.{table}")
     if client.command("EXISTS TABLE k2.gold_replays") == 1:
         client.command("TRUNCATE TABLE k2.gold_replays")
-    t = time.perf_counter(); ingest_file(client, path, table="k2.bench_raw_only"); floor = time.perf_counter() - t
-    t = time.perf_counter(); ingest_file(client, path); first = time.perf_counter() - t
-    t = time.perf_counter(); ingest_file(client, copy); replay = time.perf_counter() - t
+    def timed(*args, **kwargs):
+        usage, t = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+        ingest_file(client, *args, **kwargs)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        return time.perf_counter() - t, after.ru_utime + after.ru_stime - usage.ru_utime - usage.ru_stime
+
+    (floor, floor_cpu), (first, first_cpu) = timed(path, table="k2.bench_raw_only"), timed(path)
+    replay, replay_cpu = timed(copy)
     t = time.perf_counter()
     trades, = client.query("SELECT sum(trade_count) FROM k2.gold_ohlcv_1h_view").result_rows[0]
     read = time.perf_counter() - t
     silver = int(client.command("SELECT sum(underlying_trades) FROM k2.silver_trades FINAL"))
-    result[path.name] = {"floor": floor, "first": first, "replay": replay, "read": read, "exact": int(trades) == silver}
+    result[path.name] = {"floor": floor, "first": first, "replay": replay, "read": read, "exact": int(trades) == silver,
+                         "floor_cpu": floor_cpu, "first_cpu": first_cpu, "replay_cpu": replay_cpu}
 print(json.dumps(result))
 """
 
@@ -116,12 +123,22 @@ def main() -> None:
                   f"{med(r['replay'] / r['floor'] for r in rows):.2f} | {read:.3f} | {'yes' if exact else 'no'} |")
     print("\n| input | this ÷ baseline, first ingest | this ÷ baseline, same file again | target (issue 13) |")
     print("|---|---|---|---|")
+    pairs = list(zip(runs["baseline"], runs["this"], strict=True))
     for path in files:
-        pairs = list(zip(runs["baseline"], runs["this"], strict=True))
-        first_ratios, again_ratios = ([t[path.name][key] / b[path.name][key] for b, t in pairs] for key in ("first", "replay"))
-        print(f"| {_label(path, args.trades)} | {med(first_ratios):.2f} (runs {', '.join(f'{x:.2f}' for x in first_ratios)}) | "
-              f"{med(again_ratios):.2f} (runs {', '.join(f'{x:.2f}' for x in again_ratios)}) | first ingest ≤ 1.15 |")
-
+        for unit, suffix in (("wall", ""), ("CPU", "_cpu")):
+            first_ratios, again_ratios = ([t[path.name][key + suffix] / b[path.name][key + suffix] for b, t in pairs]
+                                          for key in ("first", "replay"))
+            print(f"| {_label(path, args.trades)}, {unit} | {med(first_ratios):.2f} "
+                  f"(runs {', '.join(f'{x:.2f}' for x in first_ratios)}) | {med(again_ratios):.2f} "
+                  f"(runs {', '.join(f'{x:.2f}' for x in again_ratios)}) | first ingest ≤ 1.15 |")
+    print("\n| input | checkout | CPU-s no views | CPU-s first ingest | ÷ no views | CPU-s same file again |")
+    print("|---|---|---|---|---|---|")
+    for path in files:
+        for name in checkouts:
+            rows = [run[path.name] for run in runs[name]]
+            print(f"| {_label(path, args.trades)} | {name} | {med(r['floor_cpu'] for r in rows):.2f} | "
+                  f"{med(r['first_cpu'] for r in rows):.2f} | {med(r['first_cpu'] / r['floor_cpu'] for r in rows):.2f} | "
+                  f"{med(r['replay_cpu'] for r in rows):.2f} |")
 
 def _label(path: Path, trades: int) -> str:
     return f"{path.name} ({'real, 12,477 lines' if path == REAL_FILE else f'{trades:,} generated'})"
