@@ -1,7 +1,10 @@
-"""`k2 demo | ingest | sql`: the platform from a terminal.
+"""`k2 init | demo | ingest | sql | doctor`: the platform from a terminal.
 
 Only the commands live here: what they print is console.py's, the Dagster instance instance.py's, the demo
 demo.py's. Nothing imports this module, so a command may import anything.
+
+Every command but `k2 doctor` first prepares the home (instance.prepare_home: the Dagster instance, the cold
+tables, the warm schema); `k2 init` does only that and prints what it did.
 
 Errors a user can fix end in one line naming the object and the cause, never a traceback: a bad configuration, a
 store another process holds, a server that cannot be reached, Ctrl-C. `k2 ingest` goes on past a file it cannot
@@ -17,12 +20,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import urlsplit
 
 from k2_lakehouse.console import format_table, print_ingest_summary, progress
-from k2_lakehouse.instance import ensure_dagster_instance
-from k2_lakehouse.settings import ConfigurationError, Settings, load_settings
-from k2_lakehouse.warm.client import WarmStoreBusy
+from k2_lakehouse.instance import prepare_home
+from k2_lakehouse.settings import ConfigurationError, ServiceUnreachable, Settings, load_settings
+from k2_lakehouse.warm.client import WarmStoreBusy, unreachable
 from k2_lakehouse.warm.schema import open_store
 
 if TYPE_CHECKING:
@@ -105,16 +107,36 @@ def _ingest_files(client: Client, paths: Sequence[Path], args: argparse.Namespac
     return EXIT_FAILED if any(s.error for s in summaries) else 0
 
 
+def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
+    """The home is prepared before any command runs (see main): say what that did."""
+    for line in args.prepared:
+        print(line)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     from k2_lakehouse.demo import run_demo
 
-    ensure_dagster_instance(settings)
     return run_demo(settings, hours=args.hours, trades_per_hour=args.trades_per_hour)
+
+
+def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from k2_lakehouse.doctor import check_profile
+
+    checks = check_profile(settings)
+    print(format_table(("part", "configured", "status"),
+                       [(c.part, c.configured, "ok" if c.ok else f"FAILED: {c.problem}") for c in checks]))
+    for check in checks:
+        if not check.ok:
+            print(f"fix the {check.part}: {check.fix}")
+    return 0 if all(c.ok for c in checks) else EXIT_FAILED
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="k2", description="k2_lakehouse: crypto trades, warm and cold.")
     sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("init", help="prepare K2_HOME: the Dagster instance (dagster.yaml), the cold tables, the warm "
+                                "schema (every command does this first)")
     demo = sub.add_parser("demo", help="simulate, ingest, seal and offload a few hours end to end")
     demo.add_argument("--hours", type=int, default=3)
     demo.add_argument("--trades-per-hour", type=int, default=2000)
@@ -126,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--symbol", help="the exchange symbol, for CSV dumps not named SYMBOL-...")
     sql = sub.add_parser("sql", help="run a query and print a table")
     sql.add_argument("query")
+    sub.add_parser("doctor", help="print the configured profile and check each part is reachable and writable")
     return parser
 
 
@@ -136,7 +159,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         settings = load_settings()
-        handler = {"demo": cmd_demo, "ingest": cmd_ingest, "sql": cmd_sql}[args.command]
+        handler = {"init": cmd_init, "demo": cmd_demo, "doctor": cmd_doctor, "ingest": cmd_ingest,
+                   "sql": cmd_sql}[args.command]
+        # The doctor diagnoses the home as it is: preparing it first would fail on what it is meant to report.
+        args.prepared = [] if args.command == "doctor" else prepare_home(settings, force=args.command == "init")
         code = handler(args, settings)
     except ConfigurationError as exc:
         print(f"k2: configuration: {exc}", file=sys.stderr)
@@ -144,6 +170,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except WarmStoreBusy as exc:
         print(f"k2: {exc}", file=sys.stderr)
         return EXIT_BUSY
+    except ServiceUnreachable as exc:
+        print(f"k2 {args.command}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         if args.command != "ingest":
             raise
@@ -153,30 +182,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         from clickhouse_connect.driver.exceptions import OperationalError
 
-        if isinstance(exc, OperationalError):
-            print(f"k2 {args.command}: {_unreachable(load_settings().clickhouse_url, exc)}", file=sys.stderr)
+        if isinstance(exc, OperationalError):  # the server went away after it answered once
+            print(f"k2 {args.command}: {unreachable(load_settings().clickhouse_url, exc)}", file=sys.stderr)
             return EXIT_FAILED
         if args.command == "sql":
             print(f"k2 sql: {str(exc).splitlines()[0]}", file=sys.stderr)
             return EXIT_FAILED
         raise
-    if args.command != "sql" and code != EXIT_INTERRUPTED:
+    if args.command not in ("sql", "init", "doctor") and code != EXIT_INTERRUPTED:
         print(f"done in {time.perf_counter() - started:.1f}s", file=sys.stderr)
     return code
-
-
-def _unreachable(url: str, error: BaseException) -> str:
-    """Why the server of `url` could not be reached, naming its host and port (never its password)."""
-    parts = urlsplit(url)
-    port = parts.port or (8443 if parts.scheme == "https" else 8123)  # clickhouse-connect's defaults
-    cause = type(error).__name__
-    seen_error: BaseException | None = error
-    while seen_error is not None:  # the socket's own error, at the root of the HTTP library's chain
-        if isinstance(seen_error, OSError) and seen_error.strerror:
-            cause = seen_error.strerror
-        seen_error = seen_error.__cause__ or seen_error.__context__
-    return (f"cannot reach the ClickHouse server at {parts.hostname}:{port} (K2_CLICKHOUSE_URL): {cause}. "
-            "Start the server, or point K2_CLICKHOUSE_URL at one that runs")
 
 
 if __name__ == "__main__":

@@ -12,12 +12,23 @@ from pathlib import Path
 from pyiceberg.catalog.sql import SqlCatalog
 
 from k2_lakehouse.cold.storage import local_path
-from k2_lakehouse.settings import ConfigurationError, Settings, load_settings
+from k2_lakehouse.settings import ConfigurationError, ServiceUnreachable, Settings, load_settings
 
 CATALOG_NAME = "k2"
 NAMESPACE = "cold"
 
 _SUPPORTED_URI_PREFIXES = ("sqlite:", "postgresql:", "postgresql+psycopg2:")
+
+
+class CatalogUnreachable(ServiceUnreachable):
+    """The catalog's database did not answer; the message names it without its password."""
+
+
+def redacted_uri(uri: str) -> str:
+    """The catalog URI as logs and errors may show it: the password replaced by ***."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(uri).render_as_string(hide_password=True)
 
 
 def _sqlite_file(uri: str) -> Path | None:
@@ -31,7 +42,11 @@ def _prepare_local_dirs(uri: str, warehouse: str) -> None:
     if uri.startswith("sqlite:") and (db := _sqlite_file(uri)) is not None:
         db.parent.mkdir(parents=True, exist_ok=True)
     if (root := local_path(warehouse)) is not None:
-        root.mkdir(parents=True, exist_ok=True)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"K2_ICEBERG_WAREHOUSE={warehouse}: cannot create the folder {root}: {exc.strerror}") from None
 
 
 def load_catalog(settings: Settings | None = None) -> SqlCatalog:
@@ -54,4 +69,11 @@ def catalog_at(uri: str, warehouse: str) -> SqlCatalog:
         # SQLAlchemy's default PostgreSQL driver is psycopg2 too; say so, so the URI names what is used.
         uri = "postgresql+psycopg2:" + uri.removeprefix("postgresql:")
     _prepare_local_dirs(uri, warehouse)
-    return SqlCatalog(CATALOG_NAME, uri=uri, warehouse=warehouse)
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        return SqlCatalog(CATALOG_NAME, uri=uri, warehouse=warehouse)
+    except OperationalError as exc:  # SqlCatalog connects at once, to create its tables
+        cause = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
+        raise CatalogUnreachable(
+            f"cannot reach the Iceberg catalog at {redacted_uri(uri)} (K2_ICEBERG_CATALOG_URI): {cause}") from None

@@ -5,6 +5,9 @@ can carry a password (the ClickHouse URL, the catalog URI) is, when it comes fro
 `dagster.EnvVar`: Dagster stores and shows the variable's name and reads the value when a run starts, so the
 secret never enters a config snapshot, the UI or a log. A default derived from K2_HOME holds no secret and is
 shown as it is.
+
+The warm and cold resources also record the run's process when a run sets them up (`RecordsRunWorker`), so run
+monitoring can tell a run whose process died from one still working (see defs/run_worker.py).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
+from k2_lakehouse.defs.run_worker import record_run_worker
 from k2_lakehouse.settings import Settings
 from k2_lakehouse.warm.client import session
 
@@ -26,7 +30,15 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 
-class WarmStore(dg.ConfigurableResource):  # type: ignore[type-arg]  # subscripting adds a runtime pydantic subclass
+class RecordsRunWorker(dg.ConfigurableResource):  # type: ignore[type-arg]  # subscripting adds a runtime pydantic subclass
+    """A resource every k2 job sets up before its first step: it records the run's process as it is set up."""
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        if context.run is not None and context.instance is not None:  # not a resource built outside any run
+            record_run_worker(context.instance, context.run.run_id)
+
+
+class WarmStore(RecordsRunWorker):
     """ClickHouse, embedded (chdb:///path) or a server (http(s)://user:password@host:port)."""
 
     url: str = Field(description="K2_CLICKHOUSE_URL: chdb:///path runs ClickHouse in the run's process (one process "
@@ -40,7 +52,7 @@ class WarmStore(dg.ConfigurableResource):  # type: ignore[type-arg]  # subscript
             yield client
 
 
-class ColdStore(dg.ConfigurableResource):  # type: ignore[type-arg]  # subscripting adds a runtime pydantic subclass
+class ColdStore(RecordsRunWorker):
     """The Iceberg SQL catalog "k2" and the warehouse its tables are written to."""
 
     catalog_uri: str = Field(description="K2_ICEBERG_CATALOG_URI: the SQL catalog, sqlite:///path/catalog.db or "

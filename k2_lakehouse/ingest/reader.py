@@ -31,8 +31,8 @@ from k2_lakehouse.ingest.formats import (
     symbol_from_file_name,
 )
 
-# Measured on 2M trades: 64 MiB batches ingest ~3% faster than 32 MiB, but leave bigger merges running that
-# slow the seal after them by ~1.5 s; 16 MiB makes so many parts that the ingest itself is 15% slower.
+# Bigger batches ingest a little faster but leave bigger merges running that slow the seal after them;
+# smaller ones make so many parts that the ingest itself slows (README, "Measured figures": warm ingest).
 DEFAULT_BATCH_BYTES = 32 * 1024 * 1024
 
 RAW_BATCH_SCHEMA = pa.schema([
@@ -186,8 +186,8 @@ def refuse_mixed_trade_streams(path: Path, batch_bytes: int = DEFAULT_BATCH_BYTE
     if path.stat().st_size == 0:
         return
     with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        # Almost every file carries one kind: two searches of the mapped file settle it (measured: ~0.1 s per million
-        # events from the page cache), without splitting lines. A backslash may spell either name as an escape
+        # Almost every file carries one kind: two searches of the mapped file settle it, without
+        # splitting lines. A backslash may spell either name as an escape
         # (\u0074rade, which the parser reads as trade), so a file with one is read line by line too.
         if (data.find(_AGG_TRADE_EVENT) < 0 or data.find(_TRADE_EVENT) < 0) and data.find(b"\\") < 0:
             return

@@ -6,6 +6,10 @@ can be checked exactly against ``SimulationResult``. Every line is one websocket
 Binance (combined-stream ``aggTrade``) or Kraken (websocket v1 ``trade``) sends it.
 
 Only the standard library is used so the simulator can run anywhere, including in a bare container.
+
+One module of ~500 lines on purpose: the market model, the two exchanges' message formats and the dirt
+injected into them draw from one random stream per symbol, so the files are byte-identical for a seed; split apart,
+their draws would have to be ordered across modules to keep that.
 """
 
 from __future__ import annotations

@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
+from k2_lakehouse.settings import ServiceUnreachable, server_address
+
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
     from clickhouse_connect.driver.summary import QuerySummary
@@ -38,6 +40,15 @@ _clients: dict[str, Client] = {}
 
 class WarmStoreBusy(RuntimeError):
     """The embedded store is held by another process (or another path in this process)."""
+
+
+class WarmStoreUnreachable(ServiceUnreachable):
+    """The ClickHouse server of K2_CLICKHOUSE_URL did not answer; the message names host and port, no password."""
+
+
+# clickhouse-connect waits 10 s for a connection by default; a server that does not answer in this long is
+# reported at once rather than after every retry of every step.
+CONNECT_TIMEOUT_S = 5
 
 
 def is_embedded(url: str) -> bool:
@@ -62,7 +73,25 @@ def _open(url: str) -> Client:
 
     if is_embedded(url):
         return clickhouse_connect.get_client(dsn=url)
-    return clickhouse_connect.get_client(dsn=url, compress=False)
+    from clickhouse_connect.driver.exceptions import OperationalError
+
+    try:
+        return clickhouse_connect.get_client(dsn=url, compress=False, connect_timeout=CONNECT_TIMEOUT_S)
+    except OperationalError as exc:
+        raise unreachable(url, exc) from None
+
+
+def unreachable(url: str, error: BaseException) -> WarmStoreUnreachable:
+    """Why the server of `url` could not be reached, naming its host and port (never its password)."""
+    cause = type(error).__name__
+    seen_error: BaseException | None = error
+    while seen_error is not None:  # the socket's own error, at the root of the HTTP library's chain
+        if isinstance(seen_error, OSError) and seen_error.strerror:
+            cause = seen_error.strerror
+        seen_error = seen_error.__cause__ or seen_error.__context__
+    return WarmStoreUnreachable(
+        f"cannot reach the ClickHouse server at {server_address(url)} (K2_CLICKHOUSE_URL): {cause}. "
+        "Start the server, or point K2_CLICKHOUSE_URL at one that runs")
 
 
 @contextmanager

@@ -5,9 +5,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-import threading
-import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
@@ -17,14 +14,11 @@ from clickhouse_connect.driver.client import Client
 from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.expressions import EqualTo
 from pyiceberg.schema import Schema
-from pyiceberg.table import Transaction
 
 from k2_lakehouse.cold import offload as offload_module
-from k2_lakehouse.cold.catalog import load_catalog
 from k2_lakehouse.cold.offload import (
     MAX_STAGE_ATTEMPTS,
     STAGING_PREFIX,
-    OffloadResult,
     OffloadSourceChanged,
     data_dir,
     offload_hours,
@@ -33,7 +27,6 @@ from k2_lakehouse.cold.tables import COLD_TABLES, ColdTable, cold_table, ensure_
 from k2_lakehouse.cold.verify import PINNED_ICEBERG, matches_warm, pinned_snapshot, query_pinned
 from k2_lakehouse.hours import HourRange
 from k2_lakehouse.ingest.load import ingest_file
-from k2_lakehouse.settings import Settings
 from k2_lakehouse_tests.support.cold import (
     BINANCE_HOURS,
     BINANCE_TRADES,
@@ -48,6 +41,7 @@ from k2_lakehouse_tests.support.cold import (
     offload_hours_naive,
     seal_all,
 )
+from k2_lakehouse_tests.support.racing import commit_together, run_in_threads
 
 
 def _hour(start: datetime) -> HourRange:
@@ -210,45 +204,11 @@ def test_a_late_trade_updates_bronze_silver_and_every_gold_window_in_cold(warm: 
 GOLD_COLUMNS_INDEX = {c.name: i for i, c in enumerate(cold_table("gold_ohlcv_1d").columns)}
 
 
-def _commit_together(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Hold each thread's first commit until both threads have planned theirs: a guaranteed race."""
-    barrier = threading.Barrier(2, timeout=60)
-    local = threading.local()
-    commit = Transaction.commit_transaction
-
-    def racing_commit(self: Transaction) -> object:
-        if not getattr(local, "raced", False):
-            local.raced = True
-            barrier.wait()
-        return commit(self)
-
-    monkeypatch.setattr(Transaction, "commit_transaction", racing_commit)
-
-
-def _run_in_threads(*jobs: Callable[[], OffloadResult]) -> list[OffloadResult]:
-    results: list[OffloadResult] = []
-    errors: list[BaseException] = []
-
-    def run(job: Callable[[], OffloadResult]) -> None:
-        try:
-            results.append(job())
-        except BaseException as exc:  # reported by the assert below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors, errors
-    return results
-
-
 def test_concurrent_offloads_of_different_hours_both_land(warm: Client, catalog: SqlCatalog, kraken: HourRange,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     first, second = _hour(datetime(2025, 11, 10, 17, tzinfo=UTC)), _hour(datetime(2025, 11, 10, 18, tzinfo=UTC))
-    _commit_together(monkeypatch)
-    _run_in_threads(lambda: offload_hours(warm, catalog, "silver_trades", first),
+    commit_together(monkeypatch)
+    run_in_threads(lambda: offload_hours(warm, catalog, "silver_trades", first),
                     lambda: offload_hours(warm, catalog, "silver_trades", second))
     assert len(catalog.load_table(("cold", "silver_trades")).snapshots()) == 2
     assert matches_warm(warm, catalog, "silver_trades", first).ok
@@ -259,8 +219,8 @@ def test_concurrent_offloads_of_the_same_hour_leave_exactly_one_copy(warm: Clien
                                                                      kraken: HourRange,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     hour = _hour(datetime(2025, 11, 10, 19, tzinfo=UTC))
-    _commit_together(monkeypatch)
-    results = _run_in_threads(lambda: offload_hours(warm, catalog, "silver_trades", hour),
+    commit_together(monkeypatch)
+    results = run_in_threads(lambda: offload_hours(warm, catalog, "silver_trades", hour),
                               lambda: offload_hours(warm, catalog, "silver_trades", hour))
     assert sorted(r.attempts for r in results) == [1, 2], "the loser re-planned and committed again"
     verdict = matches_warm(warm, catalog, "silver_trades", hour)
@@ -286,28 +246,6 @@ def test_ensure_cold_tables_is_idempotent_and_adds_missing_columns(catalog: SqlC
     table = tables["silver_trades"]
     assert table.schema().find_field("received_at").field_type == silver.schema.find_field("received_at").field_type
     assert "received_at" in table.properties["schema.name-mapping.default"]
-
-
-def test_the_catalog_works_on_postgresql(cold_settings: Settings) -> None:
-    psycopg2 = pytest.importorskip("psycopg2")
-    admin_dsn = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=3"
-    try:
-        admin = psycopg2.connect(admin_dsn)
-    except psycopg2.OperationalError as exc:
-        pytest.skip(f"no PostgreSQL at 127.0.0.1:5432: {exc}")
-    admin.autocommit = True
-    database = f"k2_test_{uuid.uuid4().hex[:10]}"
-    admin.cursor().execute(f"CREATE DATABASE {database}")
-    try:
-        settings = Settings(**{**cold_settings.__dict__,
-                               "iceberg_catalog_uri": f"postgresql+psycopg2://postgres@127.0.0.1:5432/{database}"})
-        catalog = load_catalog(settings)
-        assert sorted(ensure_cold_tables(catalog)) == sorted(COLD_TABLES)
-        assert sorted(name for _, name in catalog.list_tables("cold")) == sorted(COLD_TABLES)
-        catalog.engine.dispose()
-    finally:
-        admin.cursor().execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
-        admin.close()
 
 
 def _cold_candles(warm: Client, catalog: SqlCatalog, exchange: str, symbol: str) -> dict[int, tuple]:

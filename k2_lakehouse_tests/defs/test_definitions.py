@@ -87,8 +87,18 @@ def test_the_audit_reports_mismatches_missing_hours_and_unverified_expiry(graph:
     assert checks == {"no_mismatch", "no_missing_cold_hours", "verified_before_expiry"}
 
 
-def test_every_asset_runs_in_the_one_store_pool(graph: AssetGraph) -> None:
-    # Embedded ClickHouse admits one process per data path, so seals, offloads and the audit queue instead of
-    # colliding; compaction and expiry join the pool so they never race an offload of the same partition.
-    pools = {key: graph.get(key).pools for key in graph.get_all_asset_keys()}
-    assert all(p == {"k2_warm_store"} for p in pools.values()), pools
+def test_the_seal_and_the_offload_of_one_table_share_its_pool_and_other_tables_have_their_own(
+        graph: AssetGraph) -> None:
+    # With a ClickHouse server runs execute concurrently; a pool limit of one per table keeps two runs from
+    # sealing or offloading the same table's hours at once. The six candle tables are sealed by one step.
+    pools = {"/".join(key.path): graph.get(key).pools for key in graph.get_all_asset_keys()}
+    expected = {
+        "warm/trades_raw": "k2_trades_raw", "cold/raw_trades": "k2_trades_raw",
+        "warm/bronze_trades": "k2_bronze_trades", "cold/bronze_trades": "k2_bronze_trades",
+        "warm/silver_trades": "k2_silver_trades", "cold/silver_trades": "k2_silver_trades",
+        **{f"{tier}/gold_ohlcv_{tf}": "k2_gold_ohlcv" for tier in ("warm", "cold")
+           for tf in ("1m", "5m", "15m", "30m", "1h", "1d")},
+        "maintenance/compaction": "k2_maintenance", "maintenance/snapshot_expiry": "k2_maintenance",
+        "maintenance/audit": "k2_maintenance",
+    }
+    assert pools == {key: {pool} for key, pool in expected.items()}

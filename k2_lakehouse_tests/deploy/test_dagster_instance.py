@@ -66,6 +66,10 @@ def test_runs_wait_in_a_queue_two_at_a_time(instance: dg.DagsterInstance) -> Non
     assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 2
 
 
+def test_two_runs_never_work_on_one_tables_pool_at_once(instance: dg.DagsterInstance) -> None:
+    assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
+
+
 def test_dead_runs_are_detected_by_run_monitoring(instance: dg.DagsterInstance) -> None:
     assert instance.run_monitoring_enabled
     assert instance.run_monitoring_settings["start_timeout_seconds"] == 180

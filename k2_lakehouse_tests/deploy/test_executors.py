@@ -20,8 +20,8 @@ from k2_lakehouse.settings import ConfigurationError
 
 JOBS = ["offload_job", "warm_seal_job", "compaction_job", "snapshot_expiry_job", "audit_job"]
 SERVER = "http://k2:secret@clickhouse.example:8123"
-VARIABLES = ("K2_CLICKHOUSE_URL", "K2_RUN_EXECUTOR", "K2_K8S_STEP_CPU_REQUEST", "K2_K8S_STEP_MEMORY_REQUEST",
-             "K2_K8S_STEP_CPU_LIMIT", "K2_K8S_STEP_MEMORY_LIMIT")
+VARIABLES = ("K2_CLICKHOUSE_URL", "K2_ICEBERG_WAREHOUSE", "K2_RUN_EXECUTOR", "K2_K8S_STEP_CPU_REQUEST",
+             "K2_K8S_STEP_MEMORY_REQUEST", "K2_K8S_STEP_CPU_LIMIT", "K2_K8S_STEP_MEMORY_LIMIT")
 
 
 Loader = Callable[..., dg.Definitions]
@@ -35,6 +35,10 @@ def load_definitions(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Loader:
         monkeypatch.setenv("K2_HOME", str(tmp_path))
         for name in VARIABLES:
             monkeypatch.delenv(name, raising=False)
+        if env.get("K2_CLICKHOUSE_URL", "chdb://").startswith("http"):
+            # A server writes the cold tier's files itself, so its warehouse is object storage (settings refuse
+            # a local one); nothing here reaches it.
+            monkeypatch.setenv("K2_ICEBERG_WAREHOUSE", "s3://k2-lakehouse/warehouse")
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         return runpy.run_module("k2_lakehouse.definitions", run_name="k2_definitions_under_test")["defs"]

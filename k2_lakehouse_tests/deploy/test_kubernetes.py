@@ -254,6 +254,7 @@ def test_the_config_maps_step_resources_make_a_valid_k8s_executor(monkeypatch: p
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("K2_HOME", str(tmp_path))
     monkeypatch.setenv("K2_CLICKHOUSE_URL", "https://k2:unused@clickhouse.k2.svc.cluster.local:8443")
+    assert config_map["data"]["K2_ICEBERG_WAREHOUSE"].startswith("s3://"), "a server needs object storage"
     monkeypatch.setenv("K2_RUN_EXECUTOR", "k8s")
 
     defs = runpy.run_module("k2_lakehouse.definitions", run_name="k2_definitions_under_test")["defs"]

@@ -109,7 +109,8 @@ def test_an_unreachable_server_is_one_line_naming_host_and_port_without_the_pass
     port = _closed_loopback_port()
     path = _kraken_csv(tmp_path / "XBTUSD.csv", [int(HOUR.timestamp())])
     env = {**os.environ, "K2_HOME": str(tmp_path / "home"),
-           "K2_CLICKHOUSE_URL": f"http://k2user:pa55-w0rd-secret@127.0.0.1:{port}"}
+           "K2_CLICKHOUSE_URL": f"http://k2user:pa55-w0rd-secret@127.0.0.1:{port}",
+           "K2_ICEBERG_WAREHOUSE": "s3://k2-lakehouse/warehouse"}
     done = subprocess.run([K2, "ingest", str(path)], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
     assert done.stderr.splitlines() == [

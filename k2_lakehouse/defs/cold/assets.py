@@ -9,7 +9,7 @@ import dagster as dg
 from k2_lakehouse.cold.names import COLD_TO_WARM
 from k2_lakehouse.defs.metadata import Metadata
 from k2_lakehouse.defs.partitions import hourly_partitions, hours_of, log_check_per_partition
-from k2_lakehouse.defs.policies import OWNERS, POOL
+from k2_lakehouse.defs.policies import OWNERS, table_pool
 from k2_lakehouse.defs.resources import ColdStore, WarmStore
 from k2_lakehouse.defs.warm.assets import warm_key
 
@@ -44,7 +44,7 @@ def _offload_asset(name: str, warm_name: str) -> dg.AssetsDefinition:
         backfill_policy=dg.BackfillPolicy.single_run(),
         kinds=KINDS,
         owners=OWNERS,
-        pool=POOL,
+        pool=table_pool(warm_name),
         freshness_policy=COLD_FRESHNESS,
         description=f"cold.{name} in Iceberg: the sealed warm hours of k2.{warm_name}, replaced "
                     "hour by hour in one atomic commit per run.",

@@ -14,7 +14,7 @@ from pydantic import Field
 from k2_lakehouse.cold.names import COLD_TO_WARM
 from k2_lakehouse.defs.cold.assets import cold_key
 from k2_lakehouse.defs.partitions import hourly_partitions
-from k2_lakehouse.defs.policies import OWNERS, POOL
+from k2_lakehouse.defs.policies import MAINTENANCE_POOL, OWNERS
 from k2_lakehouse.defs.resources import ColdStore, Spark, WarmStore
 from k2_lakehouse.hours import HourRange, partition_key, range_of_tags
 
@@ -58,7 +58,7 @@ def compaction_engine(config: MaintenanceConfig, spark: Spark) -> "CompactionEng
     return SparkEngine(spark.spark_session) if config.engine == "spark" else InProcessEngine()
 
 
-@dg.asset(key=["maintenance", "compaction"], deps=COLD_KEYS, group_name=GROUP, owners=OWNERS, pool=POOL,
+@dg.asset(key=["maintenance", "compaction"], deps=COLD_KEYS, group_name=GROUP, owners=OWNERS, pool=MAINTENANCE_POOL,
           kinds={"iceberg", "spark"},
           description="Rewrites cold partitions holding several small files into sorted files of the target size, "
                       "in one atomic commit per partition; content is unchanged (checksummed).")
@@ -80,7 +80,7 @@ def compaction(context: dg.AssetExecutionContext, config: MaintenanceConfig, col
                                           "partitions_compacted": sum(r["partitions"] for r in report.values())})
 
 
-@dg.asset(key=["maintenance", "snapshot_expiry"], deps=COLD_KEYS, group_name=GROUP, owners=OWNERS, pool=POOL,
+@dg.asset(key=["maintenance", "snapshot_expiry"], deps=COLD_KEYS, group_name=GROUP, owners=OWNERS, pool=MAINTENANCE_POOL,
           kinds={"iceberg"},
           description="Expires snapshots older than 7 days (keeping the last 3), deletes the files no remaining "
                       "snapshot references, and removes orphan files older than 3 days (debris of killed offloads).")
@@ -111,7 +111,7 @@ def snapshot_expiry(context: dg.AssetExecutionContext, config: MaintenanceConfig
     return dg.MaterializeResult(metadata={"tables": dg.MetadataValue.json(report), "dry_run": config.dry_run})
 
 
-@dg.asset(key=["maintenance", "audit"], deps=COLD_KEYS, group_name=GROUP, owners=OWNERS, pool=POOL,
+@dg.asset(key=["maintenance", "audit"], deps=COLD_KEYS, group_name=GROUP, owners=OWNERS, pool=MAINTENANCE_POOL,
           kinds={"iceberg", "clickhouse"},
           description="Compares warm and cold per table and hour (exact rows and checksums, no tolerance); results "
                       "go to k2.audit_results.",

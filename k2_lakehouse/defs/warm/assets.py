@@ -8,7 +8,7 @@ import dagster as dg
 
 from k2_lakehouse.defs.metadata import Metadata, MetadataEntry
 from k2_lakehouse.defs.partitions import hourly_partitions, hours_of
-from k2_lakehouse.defs.policies import OWNERS, POOL
+from k2_lakehouse.defs.policies import OWNERS, table_pool
 from k2_lakehouse.defs.resources import WarmStore
 from k2_lakehouse.warm import seal
 from k2_lakehouse.warm.tables import (
@@ -33,7 +33,6 @@ class _CommonOptions(TypedDict):
     backfill_policy: dg.BackfillPolicy
     owners: list[str]
     kinds: set[str]
-    pool: str
 
 
 _common = _CommonOptions(
@@ -42,7 +41,6 @@ _common = _CommonOptions(
     backfill_policy=dg.BackfillPolicy.single_run(),
     owners=OWNERS,
     kinds=KINDS,
-    pool=POOL,
 )
 
 
@@ -73,6 +71,7 @@ def layer_metadata(client: "Client", table: WarmTable, result: seal.LayerResult,
 @dg.asset(
     key=warm_key("trades_raw"),
     description=TRADES_RAW.description,
+    pool=table_pool("trades_raw"),
     **_common,
 )
 def trades_raw(context: dg.AssetExecutionContext, warm: WarmStore) -> dg.MaterializeResult[None]:
@@ -104,6 +103,7 @@ def trades_raw(context: dg.AssetExecutionContext, warm: WarmStore) -> dg.Materia
                           description="No symbol's hour holds trades of two message types (Binance's @trade and "
                                       "@aggTrade number trades apart, and an aggTrade repeats its trades)."),
     ],
+    pool=table_pool("bronze_trades"),
     **_common,
 )
 def bronze_trades(context: dg.AssetExecutionContext, warm: WarmStore) -> Iterator[object]:
@@ -130,6 +130,7 @@ def bronze_trades(context: dg.AssetExecutionContext, warm: WarmStore) -> Iterato
         dg.AssetCheckSpec("no_duplicate_trades", asset=warm_key("silver_trades"), blocking=True,
                           description="At most one silver row per (exchange, exchange_symbol, trade_id)."),
     ],
+    pool=table_pool("silver_trades"),
     **_common,
 )
 def silver_trades(context: dg.AssetExecutionContext, warm: WarmStore) -> Iterator[object]:
@@ -169,7 +170,7 @@ GOLD_KEYS = {tf: warm_key(f"gold_ohlcv_{tf}") for tf in TIMEFRAMES}
     ],
     partitions_def=hourly_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    pool=POOL,
+    pool=table_pool("gold_ohlcv"),
     can_subset=False,
     name="gold_ohlcv",
 )
