@@ -43,7 +43,7 @@ def _schema(warm_url: str) -> Client:
 WARM_DATA_TABLES = (
     "trades_raw", "bronze_trades", "trades_skipped", "silver_trades", "silver_trades_dlq",
     "gold_ohlcv_1m", "gold_ohlcv_5m", "gold_ohlcv_15m", "gold_ohlcv_30m", "gold_ohlcv_1h", "gold_ohlcv_1d",
-    "trades_raw_landing", "audit_results",
+    "trades_raw_landing", "audit_results", "gold_replays",
 )
 
 

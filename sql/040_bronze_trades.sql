@@ -43,4 +43,6 @@ ENGINE = ReplacingMergeTree(keep_priority)
 PARTITION BY toYYYYMMDD(event_hour)
 ORDER BY (event_hour, exchange, exchange_symbol, trade_id)
 TTL toDateTime(received_at) + INTERVAL 30 DAY
-SETTINGS ttl_only_drop_parts = 1
+-- enable_block_number_column: rows keep the number of the insert that wrote them, so a seal deletes only the
+-- rows stored before its replay (warm/seal.py).
+SETTINGS ttl_only_drop_parts = 1, enable_block_number_column = 1

@@ -16,4 +16,6 @@ ENGINE = MergeTree
 PARTITION BY toYYYYMMDD(event_hour)
 ORDER BY (event_hour, exchange, source_name, source_position, source_element)
 TTL toDateTime(received_at) + INTERVAL 30 DAY
-SETTINGS ttl_only_drop_parts = 1
+-- enable_block_number_column: rows keep the number of the insert that wrote them, so a seal deletes only the
+-- rows stored before its replay (warm/seal.py).
+SETTINGS ttl_only_drop_parts = 1, enable_block_number_column = 1

@@ -30,4 +30,6 @@ ENGINE = ReplacingMergeTree(keep_priority)
 PARTITION BY toYYYYMMDD(exchange_ts)
 ORDER BY (exchange, symbol, exchange_ts, trade_id)
 TTL toDateTime(received_at) + INTERVAL 30 DAY
-SETTINGS ttl_only_drop_parts = 1
+-- enable_block_number_column: rows keep the number of the insert that wrote them, so a seal deletes only the
+-- rows stored before its replay (warm/seal.py).
+SETTINGS ttl_only_drop_parts = 1, enable_block_number_column = 1

@@ -1,20 +1,31 @@
 """Sealing: re-derive a range of hours of one layer from the layer below, exactly.
 
-Each layer is replaced the same way: delete the range's rows, then replay the layer below into this
-layer's intake table (sql/0*_intake.sql) under a log_comment starting 'k2:seal'. The materialized views
-then derive exactly this layer, and the copy into the next layer's intake is switched off, so a seal
-never double-feeds the layers above. The result equals a from-scratch derivation however often it
+Each layer is replaced the same way: replay the layer below into this layer's intake table (sql/0*_intake.sql)
+under a log_comment starting 'k2:seal', then delete the range's rows that were stored before the replay. The
+materialized views derive exactly this layer, and the copy into the next layer's intake is switched off, so a
+seal never double-feeds the layers above. The result equals a from-scratch derivation however often it
 runs and whatever the live views inserted before. One query per table per range, not per hour.
 Bronze and silver are both derived through validation (bronze keeps its verdict, to prefer a valid copy
 of a trade), so their seals carry their own comments: 'k2:seal:bronze' writes bronze only,
 'k2:seal:silver' silver and the validation DLQ only (sql/057, 061, 062).
 
-A live insert can land between a layer's delete and its replay (only with a ClickHouse server: embedded
-ClickHouse admits one process). The delete spares it, since it applies to the parts stored before it, and
-the replay derives it again from the layer below. The deduplicated layers (bronze, silver) absorb that
-second copy; the candles and the reject logs would count it twice. So each seal checks its layer after the
-replay (candle sums against silver, one reject per raw row) and replaces the layer again if an insert raced
-it, up to SEAL_ATTEMPTS times.
+Readers never see a layer's hour empty or half replaced. The new rows are inserted beside the old ones first,
+and only then are the old ones deleted: rows carry the number of the insert that wrote them (the tables'
+enable_block_number_column), so the delete names the rows numbered up to the last insert before the replay,
+and the replay's rows are spared. Meanwhile bronze and silver, read with FINAL, show each trade once (old
+and new copies share the sorting key and the keep priority); the reject and skip logs hold both copies
+until the delete. A process killed anywhere leaves the old rows, or the old and the new, or (once the
+delete is registered, which ClickHouse finishes after a restart) the new; a re-run is exact. Gold cannot keep
+old and new beside each other (its rows are sums, and a merge folds one into the other), so it is deleted and
+replayed as before, and a gold seal first marks the hours it rebuilds in gold_replays: the gold views recount
+marked hours from silver FINAL, during the seal and after a killed one, and the seal clears the marks once gold
+is rebuilt (sql/080).
+
+A live insert can land between the last number taken and the replay (only with a ClickHouse server: embedded
+ClickHouse admits one process). The delete spares it, and the replay derives it again from the layer below.
+The deduplicated layers (bronze, silver) absorb that second copy; the candles and the reject logs would count
+it twice. So each seal checks its layer after the replay (candle sums against silver, one reject per raw row)
+and replaces the layer again if an insert raced it, up to SEAL_ATTEMPTS times.
 """
 
 from __future__ import annotations
@@ -72,36 +83,60 @@ def _sharded(statement: str, shard_key: str) -> list[str]:
     return [f"{statement} AND ({shard_key}) % {PARALLELISM} = {shard}" for shard in range(PARALLELISM)]
 
 
-# A delete is registered at once and applied in the background, to the parts that exist when it is
-# registered: the rows a replay inserts afterwards are newer and never touched by it. So the replay runs
-# while the delete waits for any merge in progress on those parts (a large ingest leaves some), and
-# the seal waits for its deletes only before it reads the layer back.
+# A delete is registered at once and applied in the background, to the parts that exist when it is registered
+# (for the numbered tables its predicate also spares every row inserted since the numbers were taken). The
+# seal waits for its deletes only before it reads the layer back.
 _DELETE_SETTINGS: dict[str, object] = {"lightweight_deletes_sync": 0}
 MUTATION_TIMEOUT_S = 300.0
 
 
 SEAL_ATTEMPTS = 5
 
-AfterDelete = Callable[[int], None]
-"""Called with the attempt number between a layer's delete and its replay. Tests (and chaos drills) insert
-there, as a concurrent live writer would; production callers leave it None."""
+BeforeReplay = Callable[[int], None]
+"""Called with the attempt number once a layer's old rows are fixed (the inserts numbered so far) and before
+its replay. Tests (and chaos drills) insert there, as a concurrent live writer would; production callers leave
+it None."""
 
 
 class SealConflictError(RuntimeError):
     """Live inserts into the hours raced every attempt to seal them."""
 
 
+def _last_insert_numbers(client: Client, tables: list[str]) -> dict[str, int]:
+    """table -> the highest insert (block) number its stored parts hold: every row stored so far is numbered
+    at most that, and every row inserted later above it."""
+    numbers = dict.fromkeys(tables, 0)
+    numbers.update({table: int(number) for table, number in client.query(
+        "SELECT table, max(max_block_number) FROM system.parts WHERE database = 'k2' AND table IN {tables:Array(String)} "
+        "AND active GROUP BY table", parameters={"tables": tables}).result_rows})
+    return numbers
+
+
 def _replace(client: Client, hours: HourRange, deletes: dict[str, str], replays: list[str],
-             drift: Callable[[Client, HourRange], list[str]], after_delete: AfterDelete | None,
-             settings: dict[str, object] = SEAL_SETTINGS) -> None:
-    """Delete a layer's rows of the range (table -> which rows) and replay the layer below in their place,
-    again while `drift` finds rows a racing live insert left counted twice."""
+             drift: Callable[[Client, HourRange], list[str]], before_replay: BeforeReplay | None,
+             settings: dict[str, object] = SEAL_SETTINGS, *, numbered: bool = True) -> None:
+    """Replay the layer below into a layer's range, then delete the range's older rows (table -> which rows),
+    again while `drift` finds rows a racing live insert left counted twice.
+
+    `numbered` tables (NUMBERED_ROWS in warm/schema.py) keep the old rows until the new ones are in. Gold's rows
+    are sums: a merge folds a new row into an old one, whose number it keeps, so gold is deleted first (the
+    delete applies to the parts stored when it is registered, and spares the replay's), and its readers are
+    served from silver meanwhile (seal_gold).
+    """
+    def delete(stored: dict[str, int] | None) -> None:
+        run_in_parallel(client, [f"DELETE FROM k2.{table} WHERE ({rows})"
+                                 + (f" AND _block_number <= {stored[table]}" if stored is not None else "")
+                                 for table, rows in deletes.items()], hours.parameters, _DELETE_SETTINGS)
+
     for attempt in range(1, SEAL_ATTEMPTS + 1):
-        run_in_parallel(client, [f"DELETE FROM k2.{table} WHERE {rows}" for table, rows in deletes.items()],
-                        hours.parameters, _DELETE_SETTINGS)
-        if after_delete is not None:
-            after_delete(attempt)
+        stored = _last_insert_numbers(client, sorted(deletes)) if numbered else None
+        if not numbered:
+            delete(None)
+        if before_replay is not None:
+            before_replay(attempt)
         run_in_parallel(client, replays, hours.parameters, settings)
+        if numbered:
+            delete(stored)
         wait_for_mutations(client, sorted(deletes))
         problems = drift(client, hours)
         if not problems:
@@ -141,7 +176,7 @@ def wait_for_mutations(client: Client, tables: list[str], timeout_s: float = MUT
         time.sleep(0.02)
 
 
-def seal_bronze(client: Client, hours: HourRange, *, after_delete: AfterDelete | None = None) -> LayerResult:
+def seal_bronze(client: Client, hours: HourRange, *, before_replay: BeforeReplay | None = None) -> LayerResult:
     """Re-parse the raw hours into bronze, the parse-stage DLQ and the skipped-message log."""
     started = time.perf_counter()
     in_range = in_hours("event_hour")
@@ -152,12 +187,12 @@ def seal_bronze(client: Client, hours: HourRange, *, after_delete: AfterDelete |
         f"FROM k2.trades_raw WHERE {in_range}", TRADES_RAW.shard_key),
         # A skipped message or a parse reject is logged once per raw row.
         lambda c, h: _repeated_rows(c, h, {"trades_skipped": (in_range, _RAW_ROW), "silver_trades_dlq": (rejects, _RAW_ROW)}),
-        after_delete, _BRONZE_SEAL)
+        before_replay, _BRONZE_SEAL)
     skipped = as_int(client.command(f"SELECT count() FROM k2.trades_skipped WHERE {in_range}", parameters=hours.parameters))
     return _measure(client, BRONZE_TRADES, hours, started, skipped=skipped)
 
 
-def seal_silver(client: Client, hours: HourRange, *, after_delete: AfterDelete | None = None) -> LayerResult:
+def seal_silver(client: Client, hours: HourRange, *, before_replay: BeforeReplay | None = None) -> LayerResult:
     """Re-validate the deduplicated bronze hours into silver and the validation-stage DLQ."""
     started = time.perf_counter()
     p = hours.parameters
@@ -167,7 +202,7 @@ def seal_silver(client: Client, hours: HourRange, *, after_delete: AfterDelete |
                       f"FINAL WHERE {in_hours('event_hour')}", BRONZE_TRADES.shard_key),
              # A validation reject is logged once per deduplicated bronze trade (bronze's sorting key).
              lambda c, h: _repeated_rows(c, h, {"silver_trades_dlq": (rejects, _BRONZE_KEY)}),
-             after_delete, _SILVER_SEAL)
+             before_replay, _SILVER_SEAL)
     _attach_raw_payloads(client, hours)
     dlq: dict[str, int] = {reason: count for reason, count in client.query(
         f"SELECT toString(reason), count() FROM k2.silver_trades_dlq WHERE {in_hours('event_hour')} "
@@ -204,15 +239,29 @@ def _attach_raw_payloads(client: Client, hours: HourRange) -> None:
                    parameters=p)
 
 
-def seal_gold(client: Client, hours: HourRange, *, after_delete: AfterDelete | None = None) -> list[LayerResult]:
+def seal_gold(client: Client, hours: HourRange, *, before_replay: BeforeReplay | None = None) -> list[LayerResult]:
     """Replace the range's contribution to all six candle tables in one pass over silver.
 
-    The six tables are sealed together because one replay of silver feeds all six views.
+    The six tables are sealed together because one replay of silver feeds all six views. While they are
+    replaced, the range's hours are marked in gold_replays, so the gold views read them from silver FINAL
+    (sql/080); the seal then clears the marks made before it, live replays' and its own, and keeps any made
+    since (a live replay racing the seal).
     """
     started = time.perf_counter()
+    p = hours.parameters
+    client.command(
+        "INSERT INTO k2.gold_replays (exchange, symbol, event_hour, marked_at) "
+        "SELECT DISTINCT exchange, symbol, toStartOfHour(exchange_ts), now64(6, 'UTC') FROM k2.silver_trades "
+        f"WHERE {in_hours('exchange_ts')} UNION DISTINCT "
+        f"SELECT DISTINCT exchange, symbol, event_hour, now64(6, 'UTC') FROM k2.gold_ohlcv_1m WHERE {in_hours('event_hour')}",
+        parameters=p, settings=SEAL_SETTINGS)
+    marked_before = client.command("SELECT toString(now64(6, 'UTC'))")
     _replace(client, hours, {table.name: in_hours("event_hour") for table in GOLD_TABLES},
              _sharded(f"INSERT INTO k2.silver_intake SELECT * FROM k2.silver_trades FINAL WHERE {in_hours('exchange_ts')}",
-                      SILVER_TRADES.shard_key), _gold_drift, after_delete)
+                      SILVER_TRADES.shard_key), _gold_drift, before_replay, numbered=False)
+    client.command(f"DELETE FROM k2.gold_replays WHERE {in_hours('event_hour')} "
+                   "AND marked_at <= toDateTime64({marked_before:String}, 6, 'UTC')",
+                   parameters={**p, "marked_before": marked_before})
     return [_measure(client, gold_table(tf), hours, started) for tf in TIMEFRAMES]
 
 

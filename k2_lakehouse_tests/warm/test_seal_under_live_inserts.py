@@ -1,6 +1,6 @@
-"""A live insert that lands between a seal's delete and its replay is counted once: the seal finds the
-second copy the replay made and replaces the layer again (a ClickHouse server admits concurrent writers;
-the `after_delete` hook stands in for one, deterministically)."""
+"""A live insert that lands after a seal fixed which rows are old and before its replay is counted once: the
+seal finds the second copy the replay made and replaces the layer again (a ClickHouse server admits concurrent
+writers; the `before_replay` hook stands in for one, deterministically)."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def _file(folder: Path, name: str, lines: list[str]) -> Path:
 
 
 class LiveIngest:
-    """An `after_delete` hook: ingests `path` on the first attempt only, and records every attempt."""
+    """A `before_replay` hook: ingests `path` on the first attempt only, and records every attempt."""
 
     def __init__(self, warm: Client, path: Path) -> None:
         self.warm, self.path, self.attempts = warm, path, list[int]()
@@ -45,14 +45,14 @@ def _underlying_trades(csv_lines: list[str]) -> int:
     return sum(int(fields[4]) - int(fields[3]) + 1 for fields in (line.split(",") for line in csv_lines))
 
 
-def test_trades_ingested_between_a_gold_seals_delete_and_replay_are_counted_once(
+def test_trades_ingested_between_a_gold_seals_old_rows_and_replay_are_counted_once(
         warm: Client, datasets: Path, tmp_path: Path) -> None:
     lines = (datasets / "binance" / SAMPLE).read_text().splitlines(keepends=True)
     ingest_file(warm, _file(tmp_path / "first", SAMPLE, lines[:6000]))
     seal_bronze(warm, HOURS)
     seal_silver(warm, HOURS)
     live = LiveIngest(warm, _file(tmp_path / "second", SAMPLE, lines[6000:]))
-    seal_gold(warm, HOURS, after_delete=live)
+    seal_gold(warm, HOURS, before_replay=live)
     assert live.attempts == [1, 2], "the first replay counted the live trades twice and was replaced"
     assert int(warm.command("SELECT count() FROM k2.silver_trades FINAL")) == len(lines)
     assert int(warm.command("SELECT sum(trade_count) FROM k2.gold_ohlcv_1m_view")) == _underlying_trades(lines)
@@ -73,16 +73,16 @@ def test_a_gold_seal_that_live_inserts_race_on_every_attempt_fails_naming_the_ho
 
     with pytest.raises(SealConflictError, match=rf"2019-10-11 00:00 \.\. 2019-10-13 12:00 UTC.*all {SEAL_ATTEMPTS} attempts"
                                                 r".*k2\.gold_ohlcv_1m holds"):
-        seal_gold(warm, HOURS, after_delete=live_copy)
+        seal_gold(warm, HOURS, before_replay=live_copy)
 
 
-def test_a_live_ingest_between_a_bronze_seals_delete_and_replay_logs_each_parse_reject_and_skip_once(
+def test_a_live_ingest_between_a_bronze_seals_old_rows_and_replay_logs_each_parse_reject_and_skip_once(
         warm: Client, tmp_path: Path) -> None:
     lines = [f"{line}\n" for line in (agg_event(1), *BAD_LINES.values(), DEPTH)]
     ingest_file(warm, _file(tmp_path / "first", "binance-ws.jsonl", lines))
     hours = all_hours()
     live = LiveIngest(warm, _file(tmp_path / "second", "binance-ws.jsonl", lines))
-    seal_bronze(warm, hours, after_delete=live)
+    seal_bronze(warm, hours, before_replay=live)
     assert live.attempts == [1, 2]
     parse_rejects = {reason for reason in BAD_LINES if reason not in VALIDATION_REASONS}
     parse_counts = dict(warm.query("SELECT toString(reason), count() FROM k2.silver_trades_dlq WHERE stage = 'parse' "
@@ -91,14 +91,14 @@ def test_a_live_ingest_between_a_bronze_seals_delete_and_replay_logs_each_parse_
     assert int(warm.command("SELECT count() FROM k2.trades_skipped")) == 2
 
 
-def test_a_live_ingest_between_a_silver_seals_delete_and_replay_logs_each_validation_reject_once(
+def test_a_live_ingest_between_a_silver_seals_old_rows_and_replay_logs_each_validation_reject_once(
         warm: Client, tmp_path: Path) -> None:
     lines = [f"{line}\n" for line in (agg_event(1), *BAD_LINES.values())]
     ingest_file(warm, _file(tmp_path / "first", "binance-ws.jsonl", lines))
     hours = all_hours()
     seal_bronze(warm, hours)
     live = LiveIngest(warm, _file(tmp_path / "second", "binance-ws.jsonl", lines))
-    seal_silver(warm, hours, after_delete=live)
+    seal_silver(warm, hours, before_replay=live)
     assert live.attempts == [1, 2]
     validate_counts = dict(warm.query("SELECT toString(reason), count() FROM k2.silver_trades_dlq "
                                       "WHERE stage = 'validate' GROUP BY reason").result_rows)
