@@ -18,7 +18,7 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from k2_lakehouse.settings import Settings
-from k2_lakehouse.warm.client import session
+from k2_lakehouse.warm.client import is_embedded, session
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
@@ -34,6 +34,15 @@ class WarmStore(dg.ConfigurableResource):  # type: ignore[type-arg]  # subscript
     busy_timeout_s: float = Field(description="K2_BUSY_TIMEOUT_S: seconds to wait for an embedded store another "
                                               "process holds before failing with a message naming it.")
 
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Once per run (per process with a multiprocess executor), before any step: the ClickHouse client
+        library and, embedded, the engine's, which every step opening a client would otherwise import itself."""
+        import importlib
+
+        importlib.import_module("clickhouse_connect.driver.client")
+        if is_embedded(self.url):
+            importlib.import_module("chdb")
+
     @contextmanager
     def client(self) -> Iterator[Client]:
         with session(self.url, self.busy_timeout_s) as client:
@@ -48,7 +57,24 @@ class ColdStore(dg.ConfigurableResource):  # type: ignore[type-arg]  # subscript
     warehouse: str = Field(description="K2_ICEBERG_WAREHOUSE: where Iceberg data and metadata files are written "
                                        "(file:///path, or an object store).")
 
+    _catalog: SqlCatalog | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Once per run (per process with a multiprocess executor), before any step: what every cold step needs
+        (pyiceberg, its Arrow I/O with pyarrow.dataset, SQLAlchemy) is imported and the catalog opened here, so
+        no step pays for them and no step opens the catalog again."""
+        import importlib
+
+        from k2_lakehouse.cold.catalog import catalog_at  # pyiceberg's SQL catalog, and SQLAlchemy
+
+        for module in ("pyiceberg.io.pyarrow", "pyarrow.dataset"):  # every read and commit of a table uses them
+            importlib.import_module(module)
+
+        self._catalog = catalog_at(self.catalog_uri, self.warehouse)
+
     def catalog(self) -> SqlCatalog:
+        if self._catalog is not None:
+            return self._catalog
         from k2_lakehouse.cold.catalog import catalog_at
 
         return catalog_at(self.catalog_uri, self.warehouse)
