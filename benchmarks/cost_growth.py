@@ -159,12 +159,12 @@ def main() -> None:
     parser.add_argument("--sensor-days", default="30,365")
     parser.add_argument("--sensor-runs", type=int, default=5)
     args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",")]
+    sizes = [int(s) for s in args.sizes.split(",") if s]  # --sizes '' measures the sensor alone
     small_days, large_days = (int(d) for d in args.sensor_days.split(","))
     scratch = Path(tempfile.mkdtemp(prefix="k2-bench-growth-"))
     started_in = Path.cwd()
     try:
-        grown = grow(sizes, args.runs, scratch)
+        grown = grow(sizes, args.runs, scratch) if sizes else []
     finally:
         os.chdir(started_in)
         shutil.rmtree(scratch, ignore_errors=True)
@@ -174,26 +174,29 @@ def main() -> None:
 
 def report(args: argparse.Namespace, grown: list[dict[str, float]], small: dict[str, float],
            large: dict[str, float]) -> None:
-    first, last = grown[0], grown[-1]
-    growth = last["total"] / first["total"]
-
     def per_size(value: str, unit: str, digits: str = ".2f") -> str:
         return " · ".join(f"{g['rows'] / 1e6:g}M: {g[value]:{digits}} {unit}" for g in grown)
 
-    loads = " · ".join(str(g["loads"]) for g in grown)
-    over_floor = " · ".join(f"{g['rss'] / g['floor_rss']:.2f}×" for g in grown)
-    floors = " · ".join(f"{g['floor_rss']:,.0f}" for g in grown)
+    def growth_rows() -> None:
+        first, last = grown[0], grown[-1]
+        growth = last["total"] / first["total"]
+        loads = " · ".join(str(g["loads"]) for g in grown)
+        over_floor = " · ".join(f"{g['rss'] / g['floor_rss']:.2f}×" for g in grown)
+        floors = " · ".join(f"{g['floor_rss']:,.0f}" for g in grown)
+        print(f"| seal + offload per million trades, {last['rows']:,} / {first['rows']:,} trades | {growth:.2f}× | ≤ 1.25× "
+              f"| {verdict(growth <= 1.25)} | {per_size('total', 's/M')} | {loads} |")
+        for part in ("seal", "offload"):
+            print(f"| — {part} alone, same runs | {last[part] / first[part]:.2f}× | | | {per_size(part, 's/M')} | |")
+        print(f"| offload's peak RSS, {last['rows']:,} / {first['rows']:,} trades | {last['rss'] / first['rss']:.2f}× "
+              f"(rows {last['rows'] / first['rows']:.0f}×) | bounded: reported | — | {per_size('rss', 'MiB', ',.0f')} | |")
+        print(f"| — against a process that only opens the store | {over_floor} | | | floor {floors} MiB | |")
+
     print(f"\ncost growth, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, medians of {args.runs} "
           f"(sensor: {args.sensor_runs})\n")
     print("| figure | ratio | target | | absolute (medians) | load average |")
     print("|---|---|---|---|---|---|")
-    print(f"| seal + offload per million trades, {last['rows']:,} / {first['rows']:,} trades | {growth:.2f}× | ≤ 1.25× "
-          f"| {verdict(growth <= 1.25)} | {per_size('total', 's/M')} | {loads} |")
-    for part in ("seal", "offload"):
-        print(f"| — {part} alone, same runs | {last[part] / first[part]:.2f}× | | | {per_size(part, 's/M')} | |")
-    print(f"| offload's peak RSS, {last['rows']:,} / {first['rows']:,} trades | {last['rss'] / first['rss']:.2f}× "
-          f"(rows {last['rows'] / first['rows']:.0f}×) | bounded: reported | — | {per_size('rss', 'MiB', ',.0f')} | |")
-    print(f"| — against a process that only opens the store | {over_floor} | | | floor {floors} MiB | |")
+    if grown:
+        growth_rows()
     ratio = large["found"] / small["found"]
     print(f"| staleness tick finding one late hour, {large['days']} / {small['days']} days × 9 tables | {ratio:.2f}× "
           f"| ≤ 3× | {verdict(ratio <= 3)} | {large['found']:.3f} s / {small['found']:.3f} s "
