@@ -39,6 +39,8 @@ class WarmStore(dg.ConfigurableResource):  # type: ignore[type-arg]  # subscript
         library and, embedded, the engine's, which every step opening a client would otherwise import itself."""
         import importlib
 
+        super().setup_for_execution(context)  # whatever a base resource sets up for every run
+
         importlib.import_module("clickhouse_connect.driver.client")
         if is_embedded(self.url):
             importlib.import_module("chdb")
@@ -64,6 +66,8 @@ class ColdStore(dg.ConfigurableResource):  # type: ignore[type-arg]  # subscript
         (pyiceberg, its Arrow I/O with pyarrow.dataset, SQLAlchemy) is imported and the catalog opened here, so
         no step pays for them and no step opens the catalog again."""
         import importlib
+
+        super().setup_for_execution(context)  # whatever a base resource sets up for every run
 
         from k2_lakehouse.cold.catalog import catalog_at  # pyiceberg's SQL catalog, and SQLAlchemy
 
