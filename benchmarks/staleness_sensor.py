@@ -1,6 +1,7 @@
 """A cold_staleness_sensor tick over 30 days x 9 tables of offloaded hourly partitions (target: <= 2 s).
 
-Builds 720 hours of raw trades in warm and records every cold partition as materialized in a Dagster instance
+`--days N` builds N days instead (cost_growth.py compares 365 days with 30); `--json` prints the medians as JSON.
+Builds 720 hours (24 x N) of raw trades in warm and records every cold partition as materialized in a Dagster instance
 (9 x 720 events, reported after the rows were inserted, as offloads are); raw_trades' late hour is offloaded for
 real. Times a tick with nothing new (baseline), the tick that must find exactly the hour a late trade lands
 in, and a first tick with no cursor (it reads every event once); medians of several runs.
@@ -11,6 +12,7 @@ Run: .venv/bin/python benchmarks/staleness_sensor.py
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -21,7 +23,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 
-def main(runs: int = 5) -> None:
+def measure(days: int = 30, runs: int = 5) -> dict[str, object]:
+    """Medians of the idle tick and of the tick finding one late hour, over `days` days x 9 tables."""
+    hours_count = 24 * days
     home = Path(tempfile.mkdtemp(prefix="k2bench-", dir=Path.cwd()))
     started_in = Path.cwd()
     try:
@@ -43,24 +47,25 @@ def main(runs: int = 5) -> None:
         client = connect(f"chdb://{home / 'clickhouse'}")
         apply_schema(client)
         end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
-        start = end - timedelta(days=30)
+        start = end - timedelta(days=days)
         received = datetime.now(UTC) - timedelta(minutes=30)
-        # 720 hours x 50 Binance aggTrades, arrived half an hour ago.
+        # hours_count hours x 50 Binance aggTrades, arrived half an hour ago.
         client.command(
             "INSERT INTO k2.trades_raw (exchange, source_format, source_name, source_position, payload, received_at) "
             "SELECT 'binance', 'binance-aggtrades-csv', 'bench', number, "
             "concat(toString(number), ',1.5,2.0,', toString(number), ',', toString(number), ',', "
             "toString(toUnixTimestamp64Milli(toDateTime64({start:DateTime('UTC')}, 3) + toIntervalSecond(number * 72))), "
             "',true,true'), "
-            "{received:DateTime64(6, 'UTC')} FROM numbers(36000)",
-            parameters={"start": start, "received": received}, settings={"log_comment": "k2:seal"})
+            "{received:DateTime64(6, 'UTC')} FROM numbers({rows:UInt64})",
+            parameters={"start": start, "received": received, "rows": 50 * hours_count},
+            settings={"log_comment": "k2:seal", "max_partitions_per_insert_block": 0})  # a year spans >100 partitions
         staleness.VISIBILITY_MARGIN = timedelta(seconds=1)
         time.sleep(1.5)
         catalog = load_catalog()
         ensure_cold_tables(catalog)
-        late_hour = start + timedelta(days=12, hours=5)
+        late_hour = end - timedelta(days=30) + timedelta(days=12, hours=5)  # the same age whatever `days`
         offload_hours(client, catalog, "raw_trades", HourRange(late_hour, late_hour + timedelta(hours=1)))
-        hours = [start + timedelta(hours=i) for i in range(720)]
+        hours = [start + timedelta(hours=i) for i in range(hours_count)]
         instance = dg.DagsterInstance.ephemeral()
         for name in COLD_TO_WARM:
             for hour in hours:
@@ -92,17 +97,33 @@ def main(runs: int = 5) -> None:
             found.append(seconds)
         requested = [(r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"])
                      for r in result.run_requests]
-        print(f"\nstaleness sensor, 30 days x 9 tables = {9 * 720:,} partitions, {os.cpu_count()} cores, "
-              f"{datetime.now(UTC):%Y-%m-%d}, medians of {runs}\n")
-        print("| measure | median (s) | target |")
-        print("|---|---|---|")
-        print(f"| tick, nothing arrived (baseline) | {statistics.median(idle):.3f} | — |")
-        print(f"| tick finding one late hour among 720 | {statistics.median(found):.3f} | ≤ 2 |")
-        print(f"| first tick, no cursor: reads all {9 * 720:,} events (one run) | {first_tick:.3f} | — |")
-        print(f"\nrequested: {requested} (expected [{(partition_key_of(late_hour),) * 2}])")
+        return {"days": days, "partitions": 9 * hours_count, "runs": runs, "idle": statistics.median(idle),
+                "found": statistics.median(found), "first_tick": first_tick, "requested": requested,
+                "expected": [[partition_key_of(late_hour)] * 2], "load": os.getloadavg()[0]}
     finally:
         os.chdir(started_in)
         shutil.rmtree(home, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--json", action="store_true", help="print the medians as one JSON object")
+    args = parser.parse_args()
+    figures = measure(args.days, args.runs)
+    if args.json:
+        print(json.dumps(figures))
+        return
+    partitions = figures["partitions"]
+    print(f"\nstaleness sensor, {args.days} days x 9 tables = {partitions:,} partitions, {os.cpu_count()} cores, "
+          f"{datetime.now(UTC):%Y-%m-%d}, medians of {args.runs}, load average {figures['load']:.1f}\n")
+    print("| measure | median (s) | target |")
+    print("|---|---|---|")
+    print(f"| tick, nothing arrived (baseline) | {figures['idle']:.3f} | — |")
+    print(f"| tick finding one late hour among {partitions // 9:,} | {figures['found']:.3f} | ≤ 2 |")
+    print(f"| first tick, no cursor: reads all {partitions:,} events (one run) | {figures['first_tick']:.3f} | — |")
+    print(f"\nrequested: {figures['requested']} (expected {figures['expected']})")
 
 
 if __name__ == "__main__":

@@ -68,3 +68,14 @@ def refresh_federated_views(client: Client, catalog: Catalog) -> dict[str, int |
         client.command(sql, settings=query_size(sql))
         pinned[view_name(cold)] = current.snapshot_id if current else None
     return pinned
+
+
+def refresh_federated_view(client: Client, catalog: Catalog, cold: ColdTable) -> int | None:
+    """(Re)create the one view over `cold` on its current snapshot; returns the pinned snapshot id.
+
+    What an offload of one table needs: each view reads only its own table, so a commit to `cold` moves
+    no other view.
+    """
+    current = pinned_snapshot(catalog.load_table(cold.identifier))
+    client.command(view_sql(cold, current))
+    return current.snapshot_id if current else None

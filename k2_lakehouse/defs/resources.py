@@ -22,7 +22,7 @@ from pydantic import Field, PrivateAttr
 
 from k2_lakehouse.defs.run_worker import record_run_worker
 from k2_lakehouse.settings import Settings
-from k2_lakehouse.warm.client import session
+from k2_lakehouse.warm.client import is_embedded, session
 
 if TYPE_CHECKING:
     from clickhouse_connect.driver.client import Client
@@ -47,6 +47,17 @@ class WarmStore(RecordsRunWorker):
                                  "at a time per path); http(s)://user:password@host:port reaches a server.")
     busy_timeout_s: float = Field(description="K2_BUSY_TIMEOUT_S: seconds to wait for an embedded store another "
                                               "process holds before failing with a message naming it.")
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Once per run (per process with a multiprocess executor), before any step: the ClickHouse client
+        library and, embedded, the engine's, which every step opening a client would otherwise import itself."""
+        import importlib
+
+        super().setup_for_execution(context)  # whatever a base resource sets up for every run
+
+        importlib.import_module("clickhouse_connect.driver.client")
+        if is_embedded(self.url):
+            importlib.import_module("chdb")
 
     @contextmanager
     def client(self) -> Iterator[Client]:
@@ -78,7 +89,26 @@ class ColdStore(RecordsRunWorker):
                            secret_access_key=self.aws_secret_access_key or None,
                            session_token=self.aws_session_token or None)
 
+    _catalog: SqlCatalog | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Once per run (per process with a multiprocess executor), before any step: what every cold step needs
+        (pyiceberg, its Arrow I/O with pyarrow.dataset, SQLAlchemy) is imported and the catalog opened here, so
+        no step pays for them and no step opens the catalog again."""
+        import importlib
+
+        super().setup_for_execution(context)  # whatever a base resource sets up for every run
+
+        from k2_lakehouse.cold.catalog import catalog_at  # pyiceberg's SQL catalog, and SQLAlchemy
+
+        for module in ("pyiceberg.io.pyarrow", "pyarrow.dataset"):  # every read and commit of a table uses them
+            importlib.import_module(module)
+
+        self._catalog = catalog_at(self.catalog_uri, self.warehouse)
+
     def catalog(self) -> SqlCatalog:
+        if self._catalog is not None:
+            return self._catalog
         from k2_lakehouse.cold.catalog import catalog_at
 
         return catalog_at(self.catalog_uri, self.warehouse, self.object_store())
