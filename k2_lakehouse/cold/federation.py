@@ -59,15 +59,7 @@ def view_sql(cold: ColdTable, pinned: PinnedSnapshot | None) -> str:
 
 def refresh_federated_views(client: Client, catalog: Catalog) -> dict[str, int | None]:
     """(Re)create every k2.<table>_all view on the current snapshots; returns view -> pinned snapshot id."""
-    pinned: dict[str, int | None] = {}
-    for cold in COLD_TABLES.values():
-        table = catalog.load_table(cold.identifier)
-        prepare_clickhouse(client, table.io, table.location())
-        current = pinned_snapshot(table)
-        sql = view_sql(cold, current)
-        client.command(sql, settings=query_size(sql))
-        pinned[view_name(cold)] = current.snapshot_id if current else None
-    return pinned
+    return {view_name(cold): refresh_federated_view(client, catalog, cold) for cold in COLD_TABLES.values()}
 
 
 def refresh_federated_view(client: Client, catalog: Catalog, cold: ColdTable) -> int | None:
@@ -76,6 +68,9 @@ def refresh_federated_view(client: Client, catalog: Catalog, cold: ColdTable) ->
     What an offload of one table needs: each view reads only its own table, so a commit to `cold` moves
     no other view.
     """
-    current = pinned_snapshot(catalog.load_table(cold.identifier))
-    client.command(view_sql(cold, current))
+    table = catalog.load_table(cold.identifier)
+    prepare_clickhouse(client, table.io, table.location())
+    current = pinned_snapshot(table)
+    sql = view_sql(cold, current)
+    client.command(sql, settings=query_size(sql))
     return current.snapshot_id if current else None
