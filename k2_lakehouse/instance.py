@@ -199,9 +199,18 @@ def prepare_home(settings: Settings, force: bool = False) -> list[str]:
     if not force and stamp.exists() and stamp.read_text() == fingerprint:
         return [f"K2_HOME {settings.home}", instance, f"stores: prepared already, for these settings and this k2 "
                                                       f"({stamp})"]
-    done = [f"K2_HOME {settings.home}", instance, prepare_cold_tables(settings), prepare_warm_store(settings)]
+    # The warm store first: with a server profile, an unreachable ClickHouse is the error a user must see first
+    # (every command needs it), while a busy embedded store still lets the cold tables be prepared.
+    busy: WarmStoreBusy | None = None
+    try:
+        warm = prepare_warm_store(settings)
+    except WarmStoreBusy as exc:
+        busy = exc
+    cold = prepare_cold_tables(settings)
+    if busy is not None:
+        raise busy
     stamp.write_text(fingerprint)
-    return done
+    return [f"K2_HOME {settings.home}", instance, warm, cold]
 
 
 if __name__ == "__main__":
