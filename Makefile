@@ -50,7 +50,7 @@ ui: venv
 # Every figure the README quotes; each script prints its own table (tens of minutes: cost_growth builds an
 # 8M-trade hour and a year of sensor history).
 bench: venv
-	for b in warm_ingest_and_seal cold_offload offload_step offload_run cost_growth cold_maintenance staleness_sensor deploy_resources spark_cluster; do $(BIN)/python -W ignore benchmarks/$$b.py || exit 1; done
+	for b in warm_ingest_and_seal cold_offload cold_offload_s3 offload_step offload_run cost_growth cold_maintenance staleness_sensor deploy_resources spark_cluster; do $(BIN)/python -W ignore benchmarks/$$b.py || exit 1; done
 
 clean:
 	rm -rf $(K2_HOME) $(VENV)
