@@ -35,7 +35,7 @@ from pyiceberg.types import (
 
 from k2_lakehouse.cold.compaction.model import CompactionError, PartitionRef
 from k2_lakehouse.cold.iceberg_internals import ExecutorFactory
-from k2_lakehouse.cold.storage import list_files
+from k2_lakehouse.cold.storage import is_object_store, list_files
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, SparkSession
@@ -69,6 +69,7 @@ class SparkEngine:
         from pyspark.sql import functions as F
         from pyspark.sql.types import StructField, StructType
 
+        _require_s3_connector(self.spark, table)
         schema = table.schema()
         _require_no_nulls_in_required_columns(schema, files)
         by_id = StructType(
@@ -130,6 +131,24 @@ class SparkEngine:
             else:  # Hadoop side files (.crc checksums, _SUCCESS) would otherwise become orphans
                 table.io.delete(_join(dest, name))
         return sorted(written)
+
+
+S3_FILESYSTEM_SETTING = "spark.hadoop.fs.s3.impl"
+
+
+def _require_s3_connector(spark: SparkSession, table: Table) -> None:
+    """Refuse an s3:// table before any job starts when the session maps no filesystem to s3://.
+
+    Hadoop has none of its own: without Hadoop's S3A connector mapped to the scheme (README, Deploy, Spark) the
+    first read fails deep in a Spark job with "No FileSystem for scheme". The mapping is the session's to make
+    (the image's entry point writes it into spark-defaults.conf), so that is what is checked.
+    """
+    if is_object_store(table.io, table.location()) and not spark.conf.get(S3_FILESYSTEM_SETTING, ""):
+        raise CompactionError(
+            f"the Spark engine cannot reach {table.location()}: the Spark session maps no filesystem to s3:// "
+            f"({S3_FILESYSTEM_SETTING} is unset). Install Hadoop's S3A connector on the cluster and set "
+            f"{S3_FILESYSTEM_SETTING}=org.apache.hadoop.fs.s3a.S3AFileSystem (README: Deploy, Spark), or compact "
+            "with engine: in_process")
 
 
 def _has_field_ids(io: FileIO, path: str) -> bool:
