@@ -88,7 +88,7 @@ class ObjectStore:
         def env(name: str) -> str | None:
             return os.environ.get(name, "").strip() or None
 
-        return cls(endpoint=endpoint, region=env("AWS_REGION") or env("AWS_DEFAULT_REGION"),
+        return cls(endpoint=endpoint, region=env("AWS_REGION"),
                    access_key_id=env("AWS_ACCESS_KEY_ID"), secret_access_key=env("AWS_SECRET_ACCESS_KEY"),
                    session_token=env("AWS_SESSION_TOKEN"))
 
