@@ -39,7 +39,7 @@ class Column:
 
     name: str
     iceberg_type: IcebergType
-    cold_type: str  # what ClickHouse writes to Parquet and reads back through icebergLocal()
+    cold_type: str  # what ClickHouse writes to Parquet and reads back (file() or s3())
     warm_type: str  # what the warm table (or gold _view) calls it; the federated views return this
 
     @property
